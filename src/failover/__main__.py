@@ -1,0 +1,7 @@
+"""``python -m failover``: the same as the ``failover`` command."""
+
+from __future__ import annotations
+
+from ._cli import main
+
+raise SystemExit(main())
