@@ -1,0 +1,56 @@
+"""failover: keep LLM calls working when providers fail.
+
+Declare endpoints and routes in a YAML policy, then call ``Router.complete()``: every
+endpoint sits behind a circuit breaker, transient failures are retried with backoff and
+jitter, failing endpoints are skipped in favour of the next, and the whole call is
+bounded by the route's deadline.
+
+``import failover`` is cheap: the provider SDKs, tenacity and pybreaker are imported on
+first use.
+"""
+
+from typing import TYPE_CHECKING, Any
+
+from ._errors import (
+    AllEndpointsFailed,
+    DeadlineExceeded,
+    FailoverError,
+    PolicyError,
+    PolicyIssue,
+    RequestError,
+    RouteNotFound,
+    StreamInterrupted,
+)
+from ._response import Attempt, Response, Usage
+from ._router import EndpointStatus, Router
+from ._version import __version__
+
+if TYPE_CHECKING:
+    from ._policy import Policy
+
+__all__ = [
+    "AllEndpointsFailed",
+    "Attempt",
+    "DeadlineExceeded",
+    "EndpointStatus",
+    "FailoverError",
+    "Policy",
+    "PolicyError",
+    "PolicyIssue",
+    "RequestError",
+    "Response",
+    "RouteNotFound",
+    "Router",
+    "StreamInterrupted",
+    "Usage",
+    "__version__",
+]
+
+
+def __getattr__(name: str) -> Any:
+    # The policy models (pydantic) take ~0.2 s to build; load them when first asked for.
+    if name == "Policy":
+        from ._policy import Policy
+
+        return Policy
+    raise AttributeError(f"module 'failover' has no attribute {name!r}")

@@ -1,0 +1,275 @@
+"""Per-endpoint circuit breakers: pybreaker's states, listeners and storage interface,
+with what pybreaker lacks built around them.
+
+pybreaker 1.4.1 holds an RLock across the wrapped call (so concurrent calls serialize),
+admits unlimited half-open trials, counts ``asyncio.CancelledError`` as a failure and
+times ``reset_timeout`` with ``datetime.now()``. So calls never go through
+``CircuitBreaker.call()``. Instead a call asks :meth:`Breaker.acquire` for a
+:class:`Permit` (no lock is held while the request runs), and reports back through it.
+The transitions themselves run in a store (a ``pybreaker.CircuitBreakerStorage``) that
+applies :class:`~failover._breaker_core.BreakerCore`'s rules atomically, with time from an
+injected clock. Each transition is then announced through pybreaker's own state objects,
+so any ``pybreaker.CircuitBreakerListener`` works unchanged.
+
+This module imports pybreaker (which imports redis when installed), so it is imported on
+first use, not by ``import failover``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable
+from datetime import datetime, timezone
+from typing import Any, Protocol, cast
+
+import pybreaker
+
+from ._breaker_core import BreakerCore, BreakerSnapshot, State, Transition
+from ._clock import Clock
+from ._policy import BreakerPolicy
+
+__all__ = ["Breaker", "BreakerStore", "MemoryBreakerStore", "Permit"]
+
+_TO_PYBREAKER: dict[State, str] = {
+    "closed": pybreaker.STATE_CLOSED,
+    "open": pybreaker.STATE_OPEN,
+    "half_open": pybreaker.STATE_HALF_OPEN,
+}
+
+TransitionHook = Callable[[str, Transition], None]
+
+
+class BreakerStore(Protocol):
+    """Where a breaker's state lives; each method is one atomic transition.
+
+    Implementations also subclass ``pybreaker.CircuitBreakerStorage`` so that pybreaker's
+    state objects and listeners can read them. ``now`` comes from the store's own clock
+    (the memory store: the injected clock; the Redis store: the Redis server's).
+    """
+
+    @property
+    def current(self) -> State:
+        """The state as last known."""
+
+    def acquire(self) -> tuple[bool, bool, int, Transition | None]:
+        """(admitted, trial, generation, transition caused) for one call."""
+
+    def record(self, generation: int, trial: bool, failed: bool) -> Transition | None:
+        """Record one outcome; the transition it caused, if any."""
+
+    def release(self, generation: int, trial: bool) -> None:
+        """Give back a permit whose call ended without an outcome."""
+
+    def force(self, state: State, reason: str) -> Transition | None:
+        """Move to ``state`` by hand."""
+
+    def snapshot(self) -> BreakerSnapshot:
+        """The state and counters now."""
+
+
+class MemoryBreakerStore(pybreaker.CircuitBreakerStorage):
+    """Process-local breaker state: :class:`BreakerCore` behind a lock.
+
+    It implements pybreaker's storage interface for reading. pybreaker's own counter
+    resets (which its state objects call on every transition) are no-ops here: the core
+    already reset what each transition resets, atomically with the transition itself.
+    """
+
+    def __init__(self, policy: BreakerPolicy, clock: Clock) -> None:
+        super().__init__("memory")
+        self._core = BreakerCore(policy)
+        self._clock = clock
+        self._lock = threading.Lock()
+
+    # --- the atomic operations the Breaker uses ---
+    def acquire(self) -> tuple[bool, bool, int, Transition | None]:
+        with self._lock:
+            return self._core.acquire(self._clock.monotonic())
+
+    def record(self, generation: int, trial: bool, failed: bool) -> Transition | None:
+        with self._lock:
+            return self._core.record(self._clock.monotonic(), generation, trial, failed)
+
+    def release(self, generation: int, trial: bool) -> None:
+        with self._lock:
+            self._core.release(generation, trial)
+
+    def force(self, state: State, reason: str) -> Transition | None:
+        with self._lock:
+            return self._core.force(state, self._clock.monotonic(), reason)
+
+    def snapshot(self) -> BreakerSnapshot:
+        with self._lock:
+            return self._core.snapshot(self._clock.monotonic())
+
+    @property
+    def current(self) -> State:
+        return self._core.state
+
+    # --- pybreaker's storage interface ---
+    @property
+    def state(self) -> str:
+        return _TO_PYBREAKER[self._core.state]
+
+    @state.setter
+    def state(self, state: str) -> None:
+        """Transitions happen in the core; pybreaker's writes are ignored."""
+
+    def increment_counter(self) -> None:
+        """Counting happens in the core."""
+
+    def reset_counter(self) -> None:
+        """Counting happens in the core."""
+
+    def increment_success_counter(self) -> None:
+        """Counting happens in the core."""
+
+    def reset_success_counter(self) -> None:
+        """Counting happens in the core."""
+
+    @property
+    def counter(self) -> int:
+        return self._core.consecutive_failures
+
+    @property
+    def success_counter(self) -> int:
+        return self._core.trial_successes
+
+    @property
+    def opened_at(self) -> datetime | None:
+        opened = self._core.opened_at
+        if opened is None:
+            return None
+        wall = time.time() - (self._clock.monotonic() - opened)
+        return datetime.fromtimestamp(wall, tz=timezone.utc)
+
+    @opened_at.setter
+    def opened_at(self, value: datetime) -> None:
+        """The core stamps opening times from the injected clock."""
+
+
+class Permit:
+    """Leave to make one call through a breaker; report how it went exactly once.
+
+    Call :meth:`success` or :meth:`failure`; if neither happens (the call was cancelled,
+    or failed in a way that says nothing about the endpoint), :meth:`release` hands a
+    half-open trial permit back. Later reports are ignored.
+    """
+
+    __slots__ = ("_breaker", "_done", "_generation", "trial")
+
+    def __init__(self, breaker: Breaker, generation: int, trial: bool) -> None:
+        self._breaker = breaker
+        self._generation = generation
+        self.trial = trial
+        self._done = False
+
+    def success(self, latency: float) -> None:
+        """The call succeeded in ``latency`` seconds (a slow call counts as a failure)."""
+        if self._done:
+            return
+        self._done = True
+        slow = self._breaker.policy.slow_call
+        self._breaker._record(self._generation, self.trial, slow is not None and latency > slow)
+
+    def failure(self) -> None:
+        """The call failed in a way that counts against the endpoint."""
+        if self._done:
+            return
+        self._done = True
+        self._breaker._record(self._generation, self.trial, True)
+
+    def release(self) -> None:
+        """The call ended without an outcome: give the permit back, count nothing."""
+        if self._done:
+            return
+        self._done = True
+        self._breaker._store.release(self._generation, self.trial)
+
+
+class Breaker:
+    """One endpoint's circuit breaker.
+
+    Args:
+        name: the endpoint's name.
+        policy: the breaker settings.
+        clock: where time comes from.
+        store: the state store (process-local by default).
+        listeners: ``pybreaker.CircuitBreakerListener`` objects told of state changes.
+        on_transition: called as ``on_transition(name, transition)`` after each change.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        policy: BreakerPolicy,
+        clock: Clock,
+        *,
+        store: BreakerStore | None = None,
+        listeners: Iterable[Any] = (),
+        on_transition: TransitionHook | None = None,
+    ) -> None:
+        self.name = name
+        self.policy = policy
+        self._store: BreakerStore = (
+            store if store is not None else MemoryBreakerStore(policy, clock)
+        )
+        self._on_transition = on_transition
+        self._cb = pybreaker.CircuitBreaker(
+            fail_max=policy.failure_threshold,
+            reset_timeout=policy.reset_timeout,
+            success_threshold=policy.half_open_max_calls,
+            state_storage=cast("pybreaker.CircuitBreakerStorage", self._store),
+            listeners=list(listeners),
+            name=name,
+        )
+
+    @property
+    def state(self) -> State:
+        """``"closed"``, ``"open"`` or ``"half_open"`` as last recorded."""
+        return self._store.current
+
+    @property
+    def pybreaker(self) -> Any:
+        """The underlying ``pybreaker.CircuitBreaker`` (for its listeners API)."""
+        return self._cb
+
+    def acquire(self) -> Permit | None:
+        """A permit for one call, or ``None`` when the breaker turns the call away."""
+        admitted, trial, generation, transition = self._store.acquire()
+        if transition is not None:
+            self._announce(transition)
+        if not admitted:
+            return None
+        return Permit(self, generation, trial)
+
+    def snapshot(self) -> BreakerSnapshot:
+        """The breaker's state and counters now."""
+        return self._store.snapshot()
+
+    def force_open(self, reason: str = "forced open") -> None:
+        """Open the breaker by hand (it half-opens after ``reset_timeout`` as usual)."""
+        transition = self._store.force("open", reason)
+        if transition is not None:
+            self._announce(transition)
+
+    def reset(self, reason: str = "reset") -> None:
+        """Close the breaker by hand and clear its counters."""
+        transition = self._store.force("closed", reason)
+        if transition is not None:
+            self._announce(transition)
+
+    def _record(self, generation: int, trial: bool, failed: bool) -> None:
+        transition = self._store.record(generation, trial, failed)
+        if transition is not None:
+            self._announce(transition)
+
+    def _announce(self, transition: Transition) -> None:
+        # pybreaker's state objects notify its listeners; its storage calls are no-ops.
+        self._cb.state = _TO_PYBREAKER[transition.new]
+        if self._on_transition is not None:
+            self._on_transition(self.name, transition)
+
+    def __repr__(self) -> str:
+        return f"Breaker({self.name!r}, state={self.state!r})"

@@ -1,0 +1,101 @@
+"""The logging listener: events as stdlib log records on logger ``failover``.
+
+INFO for what an on-call engineer must see (timeouts, failovers, breaker transitions,
+deadlines, answers from the cache); DEBUG for every attempt. Request details go in
+``extra`` fields (``failover_route``, ``failover_endpoint``...), never the prompt and
+never a key.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from ._events import (
+    AttemptFinished,
+    BreakerStateChanged,
+    DeadlineReached,
+    Event,
+    FailedOver,
+    RetryScheduled,
+    ServedFromCache,
+)
+
+__all__ = ["LoggingListener"]
+
+
+class LoggingListener:
+    """Log each event to ``logger`` (default: the ``failover`` logger)."""
+
+    __slots__ = ("_logger",)
+
+    def __init__(self, logger: logging.Logger | None = None) -> None:
+        self._logger = logger or logging.getLogger("failover")
+
+    def __call__(self, event: Event) -> None:
+        log = self._logger
+        if isinstance(event, AttemptFinished):
+            timed_out = event.error == "timeout"
+            level = logging.INFO if timed_out else logging.DEBUG
+            if not log.isEnabledFor(level):
+                return
+            status = f" HTTP {event.status_code}" if event.status_code is not None else ""
+            log.log(
+                level,
+                "%s %s try %d: %s%s in %.0f ms",
+                event.route,
+                event.endpoint,
+                event.retry + 1,
+                event.error or event.outcome,
+                status,
+                event.latency * 1000,
+                extra=_extra(event),
+            )
+        elif isinstance(event, RetryScheduled):
+            log.debug(
+                "%s %s: retry %d in %.0f ms (%s)",
+                event.route,
+                event.endpoint,
+                event.retry,
+                event.delay * 1000,
+                event.reason,
+                extra=_extra(event),
+            )
+        elif isinstance(event, FailedOver):
+            log.info(
+                "%s: failing over from %s to %s (%s)",
+                event.route,
+                event.endpoint,
+                event.next_endpoint or "nothing",
+                event.reason,
+                extra=_extra(event),
+            )
+        elif isinstance(event, BreakerStateChanged):
+            log.info(
+                "breaker %s: %s -> %s (%s)",
+                event.endpoint,
+                event.old,
+                event.new,
+                event.reason,
+                extra=_extra(event),
+            )
+        elif isinstance(event, DeadlineReached):
+            log.info(
+                "%s: deadline of %.3g s reached after %.3f s",
+                event.route,
+                event.deadline,
+                event.elapsed,
+                extra=_extra(event),
+            )
+        elif isinstance(event, ServedFromCache):
+            log.info(
+                "%s: served a cached answer from %s, %.0f s old, after %d failed attempt(s)",
+                event.route,
+                event.endpoint,
+                event.age,
+                event.attempts,
+                extra=_extra(event),
+            )
+
+
+def _extra(event: Event) -> dict[str, object]:
+    return {f"failover_{name}": getattr(event, name) for name in event.__slots__}

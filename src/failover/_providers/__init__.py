@@ -1,0 +1,21 @@
+"""Provider adapters: one small interface, one module per SDK, imported on first use."""
+
+from __future__ import annotations
+
+from ._base import Call, Provider, ProviderFailure, Result
+
+__all__ = ["Call", "Provider", "ProviderFailure", "Result", "make_provider"]
+
+
+def make_provider(endpoint: object, secrets: object = None) -> Provider:
+    """Build the adapter for an endpoint's ``provider`` (imports its SDK lazily)."""
+    from .._policy import EndpointPolicy
+
+    assert isinstance(endpoint, EndpointPolicy)
+    if endpoint.provider == "anthropic":
+        from ._anthropic import AnthropicProvider
+
+        return AnthropicProvider(endpoint)
+    from ._litellm import LiteLLMProvider
+
+    return LiteLLMProvider(endpoint)

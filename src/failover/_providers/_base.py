@@ -1,0 +1,76 @@
+"""The interface every provider adapter implements."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from .._failures import Failure
+from .._response import Usage
+
+__all__ = ["Call", "Provider", "ProviderFailure", "Result"]
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """One request as the router hands it to a provider.
+
+    Attributes:
+        messages: the caller's messages (OpenAI style; ``system`` role allowed).
+        params: every other keyword (``max_tokens``, ``temperature``, ``system``...),
+            the endpoint's ``params`` already merged under the caller's.
+        connect_timeout: seconds allowed to connect, already bounded by the deadline.
+        read_timeout: seconds allowed per read, already bounded by the deadline.
+        idle_timeout: for streams, the longest gap allowed between two deltas.
+    """
+
+    messages: Sequence[Mapping[str, Any]]
+    params: Mapping[str, Any]
+    connect_timeout: float
+    read_timeout: float
+    idle_timeout: float = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """What a provider returns for a completed request."""
+
+    text: str
+    model: str
+    usage: Usage = field(default_factory=Usage)
+    stop_reason: str | None = None
+    request_id: str | None = None
+    raw: Any = None
+
+
+class ProviderFailure(Exception):
+    """A provider's exception, classified. Raised ``from`` the SDK's own exception."""
+
+    def __init__(self, failure: Failure) -> None:
+        super().__init__(failure.detail or failure.kind)
+        self.failure = failure
+
+
+class Provider(Protocol):
+    """An adapter for one endpoint's SDK client(s)."""
+
+    name: str
+
+    def complete(self, call: Call) -> Result:
+        """Send the request and wait for the whole answer; raise ProviderFailure."""
+
+    async def acomplete(self, call: Call) -> Result:
+        """The async twin of :meth:`complete`."""
+
+    def stream(self, call: Call) -> Iterator[str | Result]:
+        """Yield text deltas, then the final :class:`Result`; raise ProviderFailure."""
+
+    def astream(self, call: Call) -> AsyncIterator[str | Result]:
+        """The async twin of :meth:`stream`."""
+
+    def close(self) -> None:
+        """Release the sync client's connections."""
+
+    async def aclose(self) -> None:
+        """Release the async client's connections."""
