@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from _support import KEY, make_policy
 from failover._cli import main
 from failover.testing import FakeProvider, Status
+
+from _support import KEY, make_policy
 
 
 def write_policy(tmp_path: Path, fakes: list[FakeProvider]) -> str:
@@ -96,3 +97,4 @@ def test_demo_runs_to_completion() -> None:
     assert "closed -> open" in out
     assert "half_open -> closed" in out
     assert "skipped" in out
+    assert "cached answer from primary" in out

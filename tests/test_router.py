@@ -9,10 +9,11 @@ import time
 
 import pytest
 
-from _support import KEY, make_policy
 from failover import AllEndpointsFailed, DeadlineExceeded, RequestError, Router
 from failover._clock import SystemClock, VirtualClock
 from failover.testing import Blackhole, FakeProvider, Latency, Ok, Reset, Status, Trickle
+
+from _support import KEY, make_policy
 
 MSG = [{"role": "user", "content": "hello there"}]
 

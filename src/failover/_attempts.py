@@ -17,7 +17,7 @@ import tenacity
 from . import _deadline
 from ._breaker import Breaker, Permit
 from ._clock import Clock
-from ._events import AttemptFinished, Listener, RetryScheduled, emit
+from ._events import AttemptFinished, AttemptStarted, Listener, RetryScheduled, emit
 from ._failures import Failure
 from ._policy import RetryPolicy, TimeoutPolicy
 from ._providers import Call, Provider, ProviderFailure, Result
@@ -75,6 +75,7 @@ class CallState:
     rand: Callable[[], float] = random.random
     attempts: list[Attempt] = field(default_factory=list)
     deadline_hit: bool = False
+    call_id: int = 0
 
     def elapsed(self) -> float:
         return self.clock.monotonic() - self.start
@@ -83,16 +84,39 @@ class CallState:
         return self.deadline - self.clock.monotonic()
 
 
-def _prepare(ep: Endpoint, state: CallState, messages: Any, params: Mapping[str, Any]) -> Call:
+def _prepare(
+    ep: Endpoint,
+    state: CallState,
+    messages: Any,
+    params: Mapping[str, Any],
+    retry: int,
+    permit: Permit,
+) -> Call:
     remaining = state.remaining()
     merged = {**ep.params, **params} if ep.params else params
-    return Call(
+    call = Call(
         messages=messages,
         params=merged,
         connect_timeout=min(ep.timeout.connect, remaining),
         read_timeout=min(ep.timeout.read, remaining),
         idle_timeout=ep.timeout.stream_idle,
     )
+    if state.listeners:
+        emit(
+            state.listeners,
+            AttemptStarted(
+                state.route,
+                ep.name,
+                ep.model,
+                retry,
+                state.call_id,
+                call.read_timeout,
+                state.elapsed(),
+                ep.provider_name,
+                permit.trial,
+            ),
+        )
+    return call
 
 
 def _acquire(ep: Endpoint, state: CallState, retry: int) -> Permit:
@@ -115,6 +139,7 @@ def _acquire(ep: Endpoint, state: CallState, retry: int) -> Permit:
                 0.0,
                 state.elapsed(),
                 error="breaker_open",
+                call_id=state.call_id,
             ),
         )
         raise Skipped(ep.name)
@@ -156,6 +181,8 @@ def _failed(
             detail=failure.detail,
             request_id=failure.request_id,
             timeout=call.read_timeout,
+            call_id=state.call_id,
+            provider=ep.provider_name,
         ),
     )
     failed = AttemptFailed(failure)
@@ -182,6 +209,10 @@ def _succeeded(
                 latency,
                 state.elapsed(),
                 request_id=result.request_id,
+                call_id=state.call_id,
+                provider=ep.provider_name,
+                input_tokens=result.usage.input_tokens,
+                output_tokens=result.usage.output_tokens,
             ),
         )
     return result
@@ -205,7 +236,8 @@ def _announce_retry(
 ) -> None:
     reason = failure.kind if failure.retry_after is None else f"{failure.kind}, retry-after"
     emit(
-        state.listeners, RetryScheduled(state.route, ep.name, tries, delay, reason, state.elapsed())
+        state.listeners,
+        RetryScheduled(state.route, ep.name, tries, delay, reason, state.elapsed(), state.call_id),
     )
 
 
@@ -286,7 +318,7 @@ def call_sync(ep: Endpoint, state: CallState, messages: Any, params: Mapping[str
         retry = retry_number
         retry_number += 1
         permit = _acquire(ep, state, retry)
-        call = _prepare(ep, state, messages, params)
+        call = _prepare(ep, state, messages, params, retry, permit)
         t0 = state.clock.monotonic()
         try:
             with _deadline.deadline_scope(state.remaining()):
@@ -312,7 +344,7 @@ async def call_async(
         retry = retry_number
         retry_number += 1
         permit = _acquire(ep, state, retry)
-        call = _prepare(ep, state, messages, params)
+        call = _prepare(ep, state, messages, params, retry, permit)
         t0 = state.clock.monotonic()
         try:
             with _deadline.deadline_scope(state.remaining()):

@@ -31,7 +31,13 @@ def _policy(urls: dict[str, str]) -> dict[str, Any]:
             "breaker": {"failure_threshold": 3, "reset_timeout": "1.5s"},
         },
         "endpoints": {name: {**endpoint, "base_url": url} for name, url in urls.items()},
-        "routes": {"chat": {"endpoints": list(urls), "deadline": "2s"}},
+        "routes": {
+            "chat": {
+                "endpoints": list(urls),
+                "deadline": "2s",
+                "cache": {"ttl": "1h", "stale_if_error": "24h"},
+            }
+        },
     }
 
 
@@ -75,9 +81,14 @@ def run(say: Callable[[str], None] = print) -> int:
                 started = time.monotonic()
                 resp = router.complete(messages, max_tokens=32)
                 ms = (time.monotonic() - started) * 1000
-                served[resp.endpoint] = served.get(resp.endpoint, 0) + 1
+                who = "cache" if resp.from_cache else resp.endpoint
+                served[who] = served.get(who, 0) + 1
+                if resp.from_cache:
+                    narrator.notes.append(
+                        f"cached answer from {resp.endpoint}, {resp.cache_age:.1f} s old"
+                    )
                 trail = f"   [{'; '.join(narrator.notes)}]" if narrator.notes else ""
-                say(f"  #{counter:<3} {resp.endpoint:<9} {ms:6.1f} ms  {resp.text!r}{trail}")
+                say(f"  #{counter:<3} {who:<9} {ms:6.1f} ms  {resp.text!r}{trail}")
                 time.sleep(_PACE)
 
         say("failover demo: route 'chat' = primary -> secondary -> backup (all local fakes)")
@@ -95,14 +106,22 @@ def run(say: Callable[[str], None] = print) -> int:
         calls(14)
         say("\n4. The primary recovers: the next half-open trial succeeds and closes it.")
         revived.set_mode(Ok())
-        calls(16)
-        revived.stop()
+        calls(12)
+        say("\n5. Everything goes down. The route has a cache: the last good answer to the")
+        say("   same request is served, marked as such, instead of an error.")
+        for fake in (revived, secondary, backup):
+            fake.stop()
+        calls(5)
         router.close()
         say(
             f"\nServed: {served}. Requests seen: primary"
             f" {primary.request_count + revived.request_count}, "
             f"secondary {secondary.request_count}, backup {backup.request_count}."
         )
-        ok = served.get("primary", 0) >= 2 and served.get("secondary", 0) >= 1
+        ok = (
+            served.get("primary", 0) >= 2
+            and served.get("secondary", 0) >= 1
+            and served.get("cache", 0) == 5
+        )
         say("Done: no call failed, dead endpoints were skipped without a socket being opened.")
         return 0 if ok else 1

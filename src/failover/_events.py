@@ -14,8 +14,10 @@ from typing import Protocol
 
 __all__ = [
     "AttemptFinished",
+    "AttemptStarted",
     "BreakerStateChanged",
     "CallFinished",
+    "CallStarted",
     "DeadlineReached",
     "Event",
     "FailedOver",
@@ -29,8 +31,41 @@ _log = logging.getLogger("failover")
 
 
 @dataclass(frozen=True, slots=True)
+class CallStarted:
+    """A call entered the router.
+
+    ``call_id`` ties together every event of one call; ``request_chars`` is the size of
+    the messages' text (never the text itself).
+    """
+
+    route: str
+    call_id: int
+    request_chars: int
+    stream: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptStarted:
+    """A request to ``endpoint`` is about to go out (its breaker admitted it)."""
+
+    route: str
+    endpoint: str
+    model: str
+    retry: int
+    call_id: int
+    timeout: float
+    elapsed: float
+    provider: str = ""
+    trial: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class AttemptFinished:
-    """One request to one endpoint ended (or was skipped: ``outcome == "skipped"``)."""
+    """One request to one endpoint ended (or was skipped: ``outcome == "skipped"``).
+
+    ``timeout`` is the read timeout that applied (already bounded by the deadline);
+    ``input_tokens``/``output_tokens`` are set on success when the provider reported them.
+    """
 
     route: str
     endpoint: str
@@ -44,6 +79,10 @@ class AttemptFinished:
     detail: str = ""
     request_id: str | None = None
     timeout: float | None = None
+    call_id: int = 0
+    provider: str = ""
+    input_tokens: int | None = None
+    output_tokens: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +95,7 @@ class RetryScheduled:
     delay: float
     reason: str
     elapsed: float
+    call_id: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +107,7 @@ class FailedOver:
     next_endpoint: str | None
     reason: str
     elapsed: float
+    call_id: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +128,7 @@ class DeadlineReached:
     deadline: float
     elapsed: float
     endpoint: str | None = None
+    call_id: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,11 +140,15 @@ class ServedFromCache:
     age: float
     elapsed: float
     attempts: int
+    call_id: int = 0
 
 
 @dataclass(frozen=True, slots=True)
 class CallFinished:
-    """A call ended: answered by ``endpoint`` (``outcome == "ok"``) or failed."""
+    """A call ended: answered by ``endpoint`` (``outcome == "ok"``) or failed.
+
+    ``error`` names the exception raised when it failed (``AllEndpointsFailed``...).
+    """
 
     route: str
     endpoint: str | None
@@ -110,10 +156,18 @@ class CallFinished:
     latency: float
     attempts: int
     from_cache: bool = False
+    call_id: int = 0
+    model: str | None = None
+    provider: str | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    error: str | None = None
 
 
 Event = (
-    AttemptFinished
+    CallStarted
+    | AttemptStarted
+    | AttemptFinished
     | RetryScheduled
     | FailedOver
     | BreakerStateChanged

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import random
@@ -18,6 +19,7 @@ from ._errors import AllEndpointsFailed, DeadlineExceeded, RequestError
 from ._events import (
     BreakerStateChanged,
     CallFinished,
+    CallStarted,
     DeadlineReached,
     FailedOver,
     Listener,
@@ -105,6 +107,7 @@ class Router:
         self._providers: dict[str, Provider] = {}
         self._latencies: dict[str, deque[float]] = {}
         self._cache: CacheBackend | None = None
+        self._call_ids = itertools.count(1)
         self._cache_error_logged = -_CACHE_ERROR_LOG_EVERY
 
     @classmethod
@@ -189,7 +192,13 @@ class Router:
             BreakerStateChanged(name, transition.old, transition.new, transition.reason),
         )
 
-    def _start(self, route: str | None) -> tuple[str, tuple[Endpoint, ...], CallState]:
+    def _start(
+        self,
+        route: str | None,
+        messages: Sequence[Mapping[str, Any]],
+        *,
+        stream: bool = False,
+    ) -> tuple[str, tuple[Endpoint, ...], CallState]:
         from ._attempts import CallState
 
         route_policy = self.policy.route(route)
@@ -202,7 +211,13 @@ class Router:
             deadline=now + route_policy.deadline,
             listeners=self._listeners,
             rand=self._rand,
+            call_id=next(self._call_ids),
         )
+        if self._listeners:
+            emit(
+                self._listeners,
+                CallStarted(state.route, state.call_id, _request_chars(messages), stream),
+            )
         return route_policy.name, endpoints, state
 
     # --- calling --------------------------------------------------------------------
@@ -229,7 +244,7 @@ class Router:
         """
         from ._attempts import AttemptFailed, Skipped, call_sync
 
-        name, endpoints, state = self._start(route)
+        name, endpoints, state = self._start(route, messages)
         key, cached = self._cache_fresh(name, messages, params, state)
         if cached is not None:
             return cached
@@ -256,7 +271,7 @@ class Router:
         """The async twin of :meth:`complete`: same arguments, result and errors."""
         from ._attempts import AttemptFailed, Skipped, call_async
 
-        name, endpoints, state = self._start(route)
+        name, endpoints, state = self._start(route, messages)
         key, cached = self._cache_fresh(name, messages, params, state)
         if cached is not None:
             return cached
@@ -324,7 +339,10 @@ class Router:
             state.deadline_hit = True
             following = None
             reason = "deadline reached"
-        emit(self._listeners, FailedOver(state.route, ep.name, following, reason, state.elapsed()))
+        emit(
+            self._listeners,
+            FailedOver(state.route, ep.name, following, reason, state.elapsed(), state.call_id),
+        )
         return out_of_time
 
     def _respond(self, state: CallState, ep: Endpoint, result: Result) -> Response:
@@ -332,7 +350,18 @@ class Router:
         if self._listeners:
             emit(
                 self._listeners,
-                CallFinished(state.route, ep.name, "ok", latency, len(state.attempts)),
+                CallFinished(
+                    state.route,
+                    ep.name,
+                    "ok",
+                    latency,
+                    len(state.attempts),
+                    call_id=state.call_id,
+                    model=result.model,
+                    provider=ep.provider_name,
+                    input_tokens=result.usage.input_tokens,
+                    output_tokens=result.usage.output_tokens,
+                ),
             )
         return Response(
             text=result.text,
@@ -348,18 +377,32 @@ class Router:
 
     def _all_failed(self, state: CallState) -> AllEndpointsFailed:
         elapsed = state.elapsed()
-        emit(
-            self._listeners, CallFinished(state.route, None, "error", elapsed, len(state.attempts))
-        )
         if state.deadline_hit:
             deadline = state.deadline - state.start
-            emit(self._listeners, DeadlineReached(state.route, deadline, elapsed))
-            return DeadlineExceeded(
+            emit(
+                self._listeners,
+                DeadlineReached(state.route, deadline, elapsed, call_id=state.call_id),
+            )
+            error: AllEndpointsFailed = DeadlineExceeded(
                 state.route,
                 state.attempts,
                 reason=f"deadline of {deadline:.3g} s reached after {elapsed:.3f} s",
             )
-        return AllEndpointsFailed(state.route, state.attempts)
+        else:
+            error = AllEndpointsFailed(state.route, state.attempts)
+        emit(
+            self._listeners,
+            CallFinished(
+                state.route,
+                None,
+                "error",
+                elapsed,
+                len(state.attempts),
+                call_id=state.call_id,
+                error=type(error).__name__,
+            ),
+        )
+        return error
 
     # --- the fallback cache -----------------------------------------------------------
     def _cache_backend(self) -> CacheBackend:
@@ -439,12 +482,22 @@ class Router:
         latency = state.elapsed()
         emit(
             self._listeners,
-            ServedFromCache(state.route, entry.endpoint, age, latency, len(state.attempts)),
+            ServedFromCache(
+                state.route, entry.endpoint, age, latency, len(state.attempts), state.call_id
+            ),
         )
         emit(
             self._listeners,
             CallFinished(
-                state.route, entry.endpoint, "ok", latency, len(state.attempts), from_cache=True
+                state.route,
+                entry.endpoint,
+                "ok",
+                latency,
+                len(state.attempts),
+                from_cache=True,
+                call_id=state.call_id,
+                model=entry.model,
+                provider=entry.provider,
             ),
         )
         return Response(
@@ -578,6 +631,20 @@ class Router:
 def _cause(exc: BaseException | None) -> BaseException | None:
     """The provider's own exception behind an attempt's failure, if any."""
     return None if exc is None else exc.__cause__
+
+
+def _request_chars(messages: Sequence[Mapping[str, Any]]) -> int:
+    """The size of the messages' text, for logs and spans (never the text itself)."""
+    size = 0
+    for message in messages:
+        content = message.get("content", "")
+        if isinstance(content, str):
+            size += len(content)
+        elif isinstance(content, list):
+            size += sum(
+                len(str(block.get("text", ""))) for block in content if isinstance(block, Mapping)
+            )
+    return size
 
 
 def _wall(mono: float | None, now_wall: float, now_mono: float) -> float | None:

@@ -15,11 +15,11 @@ import contextvars
 import functools
 import os
 import threading
-from collections.abc import AsyncIterator, Iterator
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from typing import Any, TypeVar
 
 from .. import _deadline
-from .._failures import Failure, failure_from_status
+from .._failures import Failure, failure_from_status, status_for_error_type
 from .._policy import EndpointPolicy
 from .._response import Usage
 from ._base import Call, ProviderFailure, Result
@@ -41,6 +41,39 @@ def _worker_pool() -> concurrent.futures.ThreadPoolExecutor:
                 max_workers=64, thread_name_prefix="failover-litellm"
             )
         return _executor
+
+
+_END = object()
+_DEADLINE_REACHED = Failure("timeout", detail="deadline reached")
+T = TypeVar("T")
+
+
+def _bounded(fn: Callable[[], T]) -> T:
+    """Run ``fn`` on a worker thread, waiting at most until the current deadline.
+
+    At the deadline the worker is abandoned (it ends at its own read timeout) and the
+    caller gets a timeout at once: litellm's clients are not ours to bound from inside.
+    """
+    budget = _deadline.remaining()
+    if budget is None:
+        return fn()
+    future = _worker_pool().submit(contextvars.copy_context().run, fn)
+    try:
+        return future.result(timeout=max(budget, 0.0))
+    except concurrent.futures.TimeoutError as exc:
+        future.cancel()
+        raise ProviderFailure(_DEADLINE_REACHED) from exc
+
+
+async def _abounded(awaitable: Awaitable[T]) -> T:
+    """Await ``awaitable``, at most until the current deadline."""
+    budget = _deadline.remaining()
+    if budget is None:
+        return await awaitable
+    try:
+        return await asyncio.wait_for(awaitable, timeout=max(budget, 0.0))
+    except asyncio.TimeoutError as exc:
+        raise ProviderFailure(_DEADLINE_REACHED) from exc
 
 
 def _headers(exc: BaseException) -> dict[str, str]:
@@ -65,6 +98,11 @@ def classify(exc: BaseException) -> Failure:
     if isinstance(exc, litellm.exceptions.APIConnectionError) or _no_response(exc):
         return Failure("connect", detail="connection error")
     if isinstance(exc, litellm.exceptions.MidStreamFallbackError):
+        # An error event inside the stream: its type says what it stands for
+        # (overloaded_error = 529...), as for Anthropic's own SDK.
+        status = status_for_error_type(_error_type(exc))
+        if status is not None:
+            return failure_from_status(status, detail=f"error event: {_error_type(exc)}")
         return Failure("stream_cut", detail="stream broke")
     status = getattr(exc, "status_code", None)
     if isinstance(status, int) and status >= 400:
@@ -72,6 +110,26 @@ def classify(exc: BaseException) -> Failure:
         # litellm prefixes messages with the class name; keep it short and key-free.
         return failure_from_status(status, headers=_headers(exc), detail=message[:200])
     return Failure("unknown", detail=type(exc).__name__)
+
+
+def _error_type(exc: BaseException) -> str | None:
+    """The provider's error ``type`` somewhere in the exception chain, if it gave one."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        for candidate in (current, getattr(current, "original_exception", None)):
+            kind = getattr(candidate, "type", None)
+            if isinstance(kind, str) and kind.endswith("_error"):
+                return kind
+            body = getattr(candidate, "body", None)
+            if isinstance(body, dict):
+                nested = body.get("error", body)
+                kind = nested.get("type") if isinstance(nested, dict) else None
+                if isinstance(kind, str):
+                    return kind
+        current = current.__cause__ or current.__context__
+    return None
 
 
 def _no_response(exc: BaseException) -> bool:
@@ -125,7 +183,9 @@ class LiteLLMProvider:
         kwargs.update(
             model=ep.model,
             messages=[dict(m) for m in call.messages],
-            timeout=call.read_timeout,
+            # For a stream the router bounds each step itself (deadline, then
+            # stream_idle); the per-read timeout must not cut a slower but live stream.
+            timeout=max(call.read_timeout, call.idle_timeout) if stream else call.read_timeout,
             max_retries=0,
             num_retries=0,
         )
@@ -140,40 +200,42 @@ class LiteLLMProvider:
 
     def complete(self, call: Call) -> Result:
         """Send the request and wait for the whole answer, within the call's deadline."""
-        budget = _deadline.remaining()
-        context = contextvars.copy_context()
-        send = functools.partial(litellm.completion, **self._kwargs(call))
-        future = _worker_pool().submit(context.run, send)
         try:
-            response = future.result(timeout=budget)
-        except concurrent.futures.TimeoutError as exc:
-            future.cancel()
-            raise ProviderFailure(Failure("timeout", detail="deadline reached")) from exc
+            response = _bounded(functools.partial(litellm.completion, **self._kwargs(call)))
+        except ProviderFailure:
+            raise
         except Exception as exc:
             raise ProviderFailure(classify(exc)) from exc
         return _result(response)
 
     async def acomplete(self, call: Call) -> Result:
         """The async twin of :meth:`complete`."""
-        budget = _deadline.remaining()
         try:
-            response = await asyncio.wait_for(
-                litellm.acompletion(**self._kwargs(call)), timeout=budget
-            )
+            response = await _abounded(litellm.acompletion(**self._kwargs(call)))
+        except ProviderFailure:
+            raise
         except Exception as exc:
             raise ProviderFailure(classify(exc)) from exc
         return _result(response)
 
     def stream(self, call: Call) -> Iterator[str | Result]:
-        """Yield text deltas, then the final :class:`Result`."""
+        """Yield text deltas, then the final :class:`Result`.
+
+        Each step (the request, then every chunk) is bounded by the router's current
+        deadline: the route's before the first delta, ``stream_idle`` after it.
+        """
         chunks: list[Any] = []
         try:
-            for chunk in litellm.completion(**self._kwargs(call, stream=True)):
+            send = functools.partial(litellm.completion, **self._kwargs(call, stream=True))
+            iterator = iter(_bounded(send))
+            while (chunk := _bounded(functools.partial(next, iterator, _END))) is not _END:
                 chunks.append(chunk)
                 delta = chunk.choices[0].delta.content if chunk.choices else None
                 if delta:
                     yield delta
             final = litellm.stream_chunk_builder(chunks)
+        except ProviderFailure:
+            raise
         except Exception as exc:
             raise ProviderFailure(classify(exc)) from exc
         yield _result(final)
@@ -182,13 +244,20 @@ class LiteLLMProvider:
         """The async twin of :meth:`stream`."""
         chunks: list[Any] = []
         try:
-            response = await litellm.acompletion(**self._kwargs(call, stream=True))
-            async for chunk in response:
+            response = await _abounded(litellm.acompletion(**self._kwargs(call, stream=True)))
+            iterator = response.__aiter__()
+            while True:
+                try:
+                    chunk = await _abounded(iterator.__anext__())
+                except StopAsyncIteration:
+                    break
                 chunks.append(chunk)
                 delta = chunk.choices[0].delta.content if chunk.choices else None
                 if delta:
                     yield delta
             final = litellm.stream_chunk_builder(chunks)
+        except ProviderFailure:
+            raise
         except Exception as exc:
             raise ProviderFailure(classify(exc)) from exc
         yield _result(final)
