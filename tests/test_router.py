@@ -361,3 +361,38 @@ def test_status_reports_breakers_and_latency(fakes: list[FakeProvider]) -> None:
     assert rows["secondary"].state == "closed"
     assert rows["secondary"].latency_p50 is not None
     assert rows["backup"].latency_p50 is None
+
+
+def test_every_call_is_announced_as_finished(fakes: list[FakeProvider]) -> None:
+    """CallFinished follows CallStarted whichever way a call ends, with how it ended."""
+    from failover import StreamInterrupted
+    from failover._events import CallFinished, CallStarted
+    from failover.testing import CutStream
+
+    events: list[object] = []
+    router = Router.from_dict(
+        make_policy({f.name: f.url for f in fakes}), listeners=[events.append]
+    )
+    fakes[0].set_mode(Status(400))
+    with pytest.raises(RequestError):
+        router.complete(MSG)
+    fakes[0].set_mode(CutStream(after_events=6))
+    with pytest.raises(StreamInterrupted), router.stream(MSG) as stream:
+        list(stream)
+    fakes[0].set_mode(Ok())
+    with router.stream(MSG) as stream:
+        next(iter(stream))  # walk away after the first delta
+    router.complete(MSG)
+    started = [e.call_id for e in events if isinstance(e, CallStarted)]
+    finished = {e.call_id: e for e in events if isinstance(e, CallFinished)}
+    assert sorted(finished) == sorted(started)
+    assert [finished[c].error for c in started] == [
+        "RequestError",
+        "StreamInterrupted",
+        "cancelled",
+        None,
+    ]
+    rows = {row.name: row for row in router.status()}
+    assert rows["primary"].recent_errors.get("invalid_request") == 1
+    assert rows["primary"].latency_p99 is not None
+    router.close()

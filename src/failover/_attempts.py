@@ -60,7 +60,6 @@ class Endpoint:
     retry: RetryPolicy
     breaker: Breaker
     provider: Provider
-    latencies: Any  # deque of recent successful latencies, shared per endpoint
 
 
 @dataclass(slots=True)
@@ -76,6 +75,7 @@ class CallState:
     attempts: list[Attempt] = field(default_factory=list)
     deadline_hit: bool = False
     call_id: int = 0
+    finished: bool = False
 
     def elapsed(self) -> float:
         return self.clock.monotonic() - self.start
@@ -195,7 +195,6 @@ def _succeeded(
 ) -> Result:
     latency = state.clock.monotonic() - t0
     permit.success(latency)
-    ep.latencies.append(latency)
     state.attempts.append(Attempt(ep.name, "ok", latency=latency, retry=retry))
     if state.listeners:  # the happy path builds no event nobody hears
         emit(

@@ -11,6 +11,7 @@ import json
 import logging
 import sys
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from ._cli import DEFAULT_POLICY, ENV_POLICY, Subparsers, load_policy
@@ -158,20 +159,29 @@ def _run_status(args: argparse.Namespace) -> int:
         print("state: memory (each process keeps its own breakers; this shows a fresh one)")
     print(
         f"{'endpoint':<18}{'state':<11}{'fails':>6}{'window':>9}{'opened':>10}{'retry':>10}"
-        f"{'p50':>9}{'p95':>9}"
+        f"{'p50':>9}{'p95':>9}{'p99':>9}  recent errors"
     )
     for row in rows:
         window = f"{row.window_failures}/{row.window_calls}"
         print(
             f"{row.name:<18}{row.state:<11}{row.consecutive_failures:>6}{window:>9}"
             f"{_when(row.opened_at):>10}{_when(row.retry_at):>10}"
-            f"{_ms(row.latency_p50):>9}{_ms(row.latency_p95):>9}"
+            f"{_ms(row.latency_p50):>9}{_ms(row.latency_p95):>9}{_ms(row.latency_p99):>9}"
+            f"  {_errors(row.recent_errors)}"
         )
     return 0
 
 
 def _row(row: Any) -> dict[str, Any]:
-    return {name: getattr(row, name) for name in row.__slots__}
+    return {name: _plain(getattr(row, name)) for name in row.__slots__}
+
+
+def _plain(value: Any) -> Any:
+    return dict(value) if isinstance(value, Mapping) else value
+
+
+def _errors(errors: Mapping[str, int]) -> str:
+    return ", ".join(f"{kind} {count}" for kind, count in sorted(errors.items())) or "-"
 
 
 # --- demo ---------------------------------------------------------------------------------

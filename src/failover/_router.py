@@ -8,9 +8,8 @@ import os
 import random
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -40,8 +39,8 @@ if TYPE_CHECKING:
 
 __all__ = ["EndpointStatus", "Router"]
 
-# Recent latencies kept per endpoint for status(): bounded, whatever the traffic.
-_LATENCY_SAMPLES = 512
+# Call ids are unique across Routers, so one listener can serve several of them.
+_CALL_IDS = itertools.count(1)
 # A failing cache backend is reported at most this often (seconds), not on every call.
 _CACHE_ERROR_LOG_EVERY = 60.0
 
@@ -52,7 +51,9 @@ _log = logging.getLogger("failover")
 class EndpointStatus:
     """One endpoint's breaker and recent health, as ``Router.status()`` reports it.
 
-    Times are Unix timestamps (seconds); latencies are seconds.
+    Times are Unix timestamps (seconds); latencies are seconds. The ``recent_`` figures
+    and latency percentiles cover the stats window (5 minutes by default; successful
+    requests only for latency).
     """
 
     name: str
@@ -68,6 +69,10 @@ class EndpointStatus:
     retry_at: float | None
     latency_p50: float | None
     latency_p95: float | None
+    latency_p99: float | None = None
+    recent_calls: int = 0
+    recent_errors: Mapping[str, int] = field(default_factory=dict)
+    recent_skipped: int = 0
 
 
 class Router:
@@ -97,17 +102,23 @@ class Router:
         self.policy = policy
         self._namespace = namespace
         self._clock: Clock = clock if clock is not None else SystemClock()
-        self._listeners: tuple[Listener, ...] = (
-            tuple(listeners) if listeners is not None else (LoggingListener(),)
-        )
+        given = tuple(listeners) if listeners is not None else (LoggingListener(),)
+        from .instrumentation._stats import StatsListener
+
+        stats = next((x for x in given if isinstance(x, StatsListener)), None)
+        if stats is None:
+            # status() reports recent latency and errors; keep them even when the
+            # caller's listeners do not.
+            stats = StatsListener(clock=self._clock.monotonic)
+            given = (*given, stats)
+        self._stats = stats
+        self._listeners: tuple[Listener, ...] = given
         self._rand = rand if rand is not None else random.random
         self._lock = threading.Lock()
         self._routes: dict[str, tuple[Endpoint, ...]] = {}
         self._breakers: dict[tuple[str, Any], Breaker] = {}
         self._providers: dict[str, Provider] = {}
-        self._latencies: dict[str, deque[float]] = {}
         self._cache: CacheBackend | None = None
-        self._call_ids = itertools.count(1)
         self._cache_error_logged = -_CACHE_ERROR_LOG_EVERY
 
     @classmethod
@@ -160,7 +171,6 @@ class Router:
             provider = self._providers.get(name)
             if provider is None:
                 provider = self._providers[name] = make_provider(ep)
-            latencies = self._latencies.setdefault(name, deque(maxlen=_LATENCY_SAMPLES))
             built.append(
                 Endpoint(
                     name=name,
@@ -171,7 +181,6 @@ class Router:
                     retry=retry,
                     breaker=breaker,
                     provider=provider,
-                    latencies=latencies,
                 )
             )
         return tuple(built)
@@ -211,7 +220,7 @@ class Router:
             deadline=now + route_policy.deadline,
             listeners=self._listeners,
             rand=self._rand,
-            call_id=next(self._call_ids),
+            call_id=next(_CALL_IDS),
         )
         if self._listeners:
             emit(
@@ -245,22 +254,26 @@ class Router:
         from ._attempts import AttemptFailed, Skipped, call_sync
 
         name, endpoints, state = self._start(route, messages)
-        key, cached = self._cache_fresh(name, messages, params, state)
-        if cached is not None:
-            return cached
-        last: BaseException | None = None
-        for index, ep in enumerate(endpoints):
-            try:
-                result = call_sync(ep, state, messages, params)
-            except (AttemptFailed, Skipped) as exc:
-                last = exc
-                if self._stop_or_failover(state, endpoints, index, exc):
-                    break
-                continue
-            response = self._respond(state, ep, result)
-            self._cache_store(name, key, response)
-            return response
-        return self._cache_fallback(state, key, last)
+        try:
+            key, cached = self._cache_fresh(name, messages, params, state)
+            if cached is not None:
+                return cached
+            last: BaseException | None = None
+            for index, ep in enumerate(endpoints):
+                try:
+                    result = call_sync(ep, state, messages, params)
+                except (AttemptFailed, Skipped) as exc:
+                    last = exc
+                    if self._stop_or_failover(state, endpoints, index, exc):
+                        break
+                    continue
+                response = self._respond(state, ep, result)
+                self._cache_store(name, key, response)
+                return response
+            return self._cache_fallback(state, key, last)
+        except BaseException as exc:  # RequestError, cancellation: still a finished call
+            self._call_finished(state, None, "error", error=type(exc).__name__)
+            raise
 
     async def acomplete(
         self,
@@ -272,22 +285,26 @@ class Router:
         from ._attempts import AttemptFailed, Skipped, call_async
 
         name, endpoints, state = self._start(route, messages)
-        key, cached = self._cache_fresh(name, messages, params, state)
-        if cached is not None:
-            return cached
-        last: BaseException | None = None
-        for index, ep in enumerate(endpoints):
-            try:
-                result = await call_async(ep, state, messages, params)
-            except (AttemptFailed, Skipped) as exc:
-                last = exc
-                if self._stop_or_failover(state, endpoints, index, exc):
-                    break
-                continue
-            response = self._respond(state, ep, result)
-            self._cache_store(name, key, response)
-            return response
-        return self._cache_fallback(state, key, last)
+        try:
+            key, cached = self._cache_fresh(name, messages, params, state)
+            if cached is not None:
+                return cached
+            last: BaseException | None = None
+            for index, ep in enumerate(endpoints):
+                try:
+                    result = await call_async(ep, state, messages, params)
+                except (AttemptFailed, Skipped) as exc:
+                    last = exc
+                    if self._stop_or_failover(state, endpoints, index, exc):
+                        break
+                    continue
+                response = self._respond(state, ep, result)
+                self._cache_store(name, key, response)
+                return response
+            return self._cache_fallback(state, key, last)
+        except BaseException as exc:  # RequestError, cancellation: still a finished call
+            self._call_finished(state, None, "error", error=type(exc).__name__)
+            raise
 
     def stream(
         self,
@@ -347,22 +364,14 @@ class Router:
 
     def _respond(self, state: CallState, ep: Endpoint, result: Result) -> Response:
         latency = state.elapsed()
-        if self._listeners:
-            emit(
-                self._listeners,
-                CallFinished(
-                    state.route,
-                    ep.name,
-                    "ok",
-                    latency,
-                    len(state.attempts),
-                    call_id=state.call_id,
-                    model=result.model,
-                    provider=ep.provider_name,
-                    input_tokens=result.usage.input_tokens,
-                    output_tokens=result.usage.output_tokens,
-                ),
-            )
+        self._call_finished(
+            state,
+            ep.name,
+            "ok",
+            model=result.model,
+            provider=ep.provider_name,
+            usage=result.usage,
+        )
         return Response(
             text=result.text,
             endpoint=ep.name,
@@ -390,19 +399,43 @@ class Router:
             )
         else:
             error = AllEndpointsFailed(state.route, state.attempts)
-        emit(
-            self._listeners,
-            CallFinished(
-                state.route,
-                None,
-                "error",
-                elapsed,
-                len(state.attempts),
-                call_id=state.call_id,
-                error=type(error).__name__,
-            ),
-        )
+        self._call_finished(state, None, "error", error=type(error).__name__)
         return error
+
+    def _call_finished(
+        self,
+        state: CallState,
+        endpoint: str | None,
+        outcome: str,
+        *,
+        from_cache: bool = False,
+        model: str | None = None,
+        provider: str | None = None,
+        usage: Usage | None = None,
+        error: str | None = None,
+    ) -> None:
+        """Announce the end of a call, exactly once, whichever way it ended."""
+        if state.finished:
+            return
+        state.finished = True
+        if self._listeners:
+            emit(
+                self._listeners,
+                CallFinished(
+                    state.route,
+                    endpoint,
+                    outcome,
+                    state.elapsed(),
+                    len(state.attempts),
+                    from_cache=from_cache,
+                    call_id=state.call_id,
+                    model=model,
+                    provider=provider,
+                    input_tokens=usage.input_tokens if usage else None,
+                    output_tokens=usage.output_tokens if usage else None,
+                    error=error,
+                ),
+            )
 
     # --- the fallback cache -----------------------------------------------------------
     def _cache_backend(self) -> CacheBackend:
@@ -486,19 +519,14 @@ class Router:
                 state.route, entry.endpoint, age, latency, len(state.attempts), state.call_id
             ),
         )
-        emit(
-            self._listeners,
-            CallFinished(
-                state.route,
-                entry.endpoint,
-                "ok",
-                latency,
-                len(state.attempts),
-                from_cache=True,
-                call_id=state.call_id,
-                model=entry.model,
-                provider=entry.provider,
-            ),
+        self._call_finished(
+            state,
+            entry.endpoint,
+            "ok",
+            from_cache=True,
+            model=entry.model,
+            provider=entry.provider,
+            usage=Usage(entry.input_tokens, entry.output_tokens),
         )
         return Response(
             text=entry.text,
@@ -555,11 +583,12 @@ class Router:
         for route in self.policy.routes:
             self._endpoints(route)
         now_wall, now_mono = time.time(), self._clock.monotonic()
+        recent = self._stats.snapshot()
         out = []
         for (name, _), breaker in self._breakers.items():
             ep = self.policy.endpoints[name]
             snap = breaker.snapshot()
-            samples = sorted(self._latencies.get(name, ()))
+            stats = recent.get(name)
             out.append(
                 EndpointStatus(
                     name=breaker.name,
@@ -573,8 +602,12 @@ class Router:
                     total_failures=snap.total_failures,
                     opened_at=_wall(snap.opened_at, now_wall, now_mono),
                     retry_at=_wall(snap.retry_at, now_wall, now_mono),
-                    latency_p50=_percentile(samples, 0.50),
-                    latency_p95=_percentile(samples, 0.95),
+                    latency_p50=stats.p50 if stats else None,
+                    latency_p95=stats.p95 if stats else None,
+                    latency_p99=stats.p99 if stats else None,
+                    recent_calls=stats.calls if stats else 0,
+                    recent_errors=dict(stats.errors) if stats else {},
+                    recent_skipped=stats.skipped if stats else 0,
                 )
             )
         return out
@@ -649,9 +682,3 @@ def _request_chars(messages: Sequence[Mapping[str, Any]]) -> int:
 
 def _wall(mono: float | None, now_wall: float, now_mono: float) -> float | None:
     return None if mono is None else now_wall - (now_mono - mono)
-
-
-def _percentile(samples: Sequence[float], q: float) -> float | None:
-    if not samples:
-        return None
-    return samples[min(len(samples) - 1, int(q * len(samples)))]

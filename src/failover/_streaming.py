@@ -11,7 +11,7 @@ gap between deltas, so a stream that keeps delivering may run past the deadline.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -63,6 +63,13 @@ def _before_first_delta(err: ProviderFailure) -> ProviderFailure:
     again = ProviderFailure(dataclasses.replace(err.failure, kind="connect"))
     again.__cause__ = err.__cause__
     return again
+
+
+def _ended_by(exc: BaseException) -> str:
+    """How a stream that did not finish ended, for its CallFinished event."""
+    if isinstance(exc, GeneratorExit) or type(exc).__name__ == "CancelledError":
+        return "cancelled"
+    return type(exc).__name__
 
 
 def _continuation(messages: Sequence[Mapping[str, Any]], partial: str) -> list[dict[str, Any]]:
@@ -215,8 +222,15 @@ class Stream(_Base):
         return with_retries(ep, state, attempt)
 
     def _run(self) -> Iterator[str]:
+        route, endpoints, state = self._router._start(self._route, self._messages, stream=True)
+        try:
+            yield from self._steps(route, endpoints, state)
+        except BaseException as exc:  # interrupted, closed early, cancelled: still announced
+            self._router._call_finished(state, None, "error", error=_ended_by(exc))
+            raise
+
+    def _steps(self, route: str, endpoints: Sequence[Endpoint], state: CallState) -> Iterator[str]:
         router = self._router
-        route, endpoints, state = router._start(self._route, self._messages, stream=True)
         on_interrupt = router.policy.routes[route].on_interrupt
         key, cached = router._cache_fresh(route, self._messages, self._params, state)
         if cached is not None:
@@ -310,8 +324,21 @@ class AsyncStream(_Base):
         return await awith_retries(ep, state, attempt)
 
     async def _run(self) -> AsyncIterator[str]:
+        route, endpoints, state = self._router._start(self._route, self._messages, stream=True)
+        steps = self._steps(route, endpoints, state)
+        try:
+            async for text in steps:
+                yield text
+        except BaseException as exc:  # interrupted, closed early, cancelled: still announced
+            self._router._call_finished(state, None, "error", error=_ended_by(exc))
+            raise
+        finally:
+            await steps.aclose()  # an async generator is not closed by its consumer's exit
+
+    async def _steps(
+        self, route: str, endpoints: Sequence[Endpoint], state: CallState
+    ) -> AsyncGenerator[str, None]:
         router = self._router
-        route, endpoints, state = router._start(self._route, self._messages, stream=True)
         on_interrupt = router.policy.routes[route].on_interrupt
         key, cached = router._cache_fresh(route, self._messages, self._params, state)
         if cached is not None:
