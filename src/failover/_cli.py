@@ -67,8 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
     # The call-making commands live in their own module, which imports this one.
     from ._cli_calls import add_complete, add_demo, add_status
+    from ._cli_simulate import add_simulate
 
-    for add in (*COMMANDS, add_complete, add_status, add_demo):
+    for add in (*COMMANDS, add_complete, add_status, add_demo, add_simulate):
         add(subparsers)
     return parser
 
