@@ -744,3 +744,49 @@ def test_config_errors_name_the_key(config: dict[str, Any], message: str) -> Non
     """A bad section is refused with the key path in the message."""
     with pytest.raises(ValueError, match=message):
         listeners_from_config(config)
+
+
+def test_listeners_declare_the_events_they_want(fakes: list[FakeProvider]) -> None:
+    """A listener with ``wants`` hears only those events; one without hears them all."""
+    from failover._events import (
+        AttemptFinished,
+        AttemptStarted,
+        CallFinished,
+        CallStarted,
+        FailedOver,
+    )
+
+    class Picky:
+        wants = frozenset({FailedOver})
+
+        def __init__(self) -> None:
+            self.seen: list[object] = []
+
+        def __call__(self, event: object) -> None:
+            self.seen.append(event)
+
+    picky = Picky()
+    everything: list[object] = []
+    fakes[0].set_mode(Status(401))
+    policy = make_policy({f.name: f.url for f in fakes})
+    with Router.from_dict(policy, listeners=[picky, everything.append]) as router:
+        router.complete(MSG)
+    assert [type(e) for e in picky.seen] == [FailedOver]
+    kinds = {type(e) for e in everything}
+    assert {CallStarted, AttemptStarted, AttemptFinished, FailedOver, CallFinished} <= kinds
+    failover = picky.seen[0]
+    assert isinstance(failover, FailedOver)
+    assert failover.request_chars == sum(len(m["content"]) for m in MSG)
+
+
+def test_default_listeners_build_no_call_events(fakes: list[FakeProvider]) -> None:
+    """The built-in logging and stats listeners want no CallStarted/AttemptStarted/CallFinished,
+    so a Router with default listeners never builds them (the happy path's saving)."""
+    from failover._events import Audience
+    from failover._logging import LoggingListener
+    from failover.instrumentation import StatsListener
+
+    hear = Audience([LoggingListener(), StatsListener()])
+    assert hear.call_started == hear.attempt_started == hear.call_finished == ()
+    assert len(hear.attempt_finished) == 2
+    assert len(hear.failed_over) == 1

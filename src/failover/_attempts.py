@@ -7,17 +7,16 @@ use (it imports tenacity and, through the breaker, pybreaker).
 
 from __future__ import annotations
 
-import random
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import tenacity
 
 from . import _deadline
 from ._breaker import Breaker, Permit
-from ._clock import Clock
-from ._events import AttemptFinished, AttemptStarted, Listener, RetryScheduled, emit
+from ._call import AttemptFailed, CallState, Skipped
+from ._events import AttemptFinished, AttemptStarted, RetryScheduled, emit
 from ._failures import Failure
 from ._policy import RetryPolicy, TimeoutPolicy
 from ._providers import Call, Provider, ProviderFailure, Result
@@ -36,18 +35,6 @@ __all__ = [
 ]
 
 
-class AttemptFailed(Exception):
-    """An attempt failed; raised ``from`` the provider's own exception."""
-
-    def __init__(self, failure: Failure) -> None:
-        super().__init__(failure.detail or failure.kind)
-        self.failure = failure
-
-
-class Skipped(Exception):
-    """The endpoint's breaker turned the call away: no request was made."""
-
-
 @dataclass(slots=True)
 class Endpoint:
     """An endpoint as one route uses it: settings merged, breaker and client attached."""
@@ -60,28 +47,6 @@ class Endpoint:
     retry: RetryPolicy
     breaker: Breaker
     provider: Provider
-
-
-@dataclass(slots=True)
-class CallState:
-    """Everything one call accumulates as it moves through a route."""
-
-    route: str
-    clock: Clock
-    start: float
-    deadline: float
-    listeners: Sequence[Listener]
-    rand: Callable[[], float] = random.random
-    attempts: list[Attempt] = field(default_factory=list)
-    deadline_hit: bool = False
-    call_id: int = 0
-    finished: bool = False
-
-    def elapsed(self) -> float:
-        return self.clock.monotonic() - self.start
-
-    def remaining(self) -> float:
-        return self.deadline - self.clock.monotonic()
 
 
 def _prepare(
@@ -101,9 +66,9 @@ def _prepare(
         read_timeout=min(ep.timeout.read, remaining),
         idle_timeout=ep.timeout.stream_idle,
     )
-    if state.listeners:
+    if state.hear.attempt_started:
         emit(
-            state.listeners,
+            state.hear.attempt_started,
             AttemptStarted(
                 state.route,
                 ep.name,
@@ -129,7 +94,7 @@ def _acquire(ep: Endpoint, state: CallState, retry: int) -> Permit:
             Attempt(ep.name, "skipped", error="breaker_open", retry=retry, detail="breaker open")
         )
         emit(
-            state.listeners,
+            state.hear.attempt_finished,
             AttemptFinished(
                 state.route,
                 ep.name,
@@ -140,6 +105,7 @@ def _acquire(ep: Endpoint, state: CallState, retry: int) -> Permit:
                 state.elapsed(),
                 error="breaker_open",
                 call_id=state.call_id,
+                request_chars=state.request_chars,
             ),
         )
         raise Skipped(ep.name)
@@ -167,7 +133,7 @@ def _failed(
         Attempt(ep.name, "error", failure.kind, failure.status_code, latency, retry, failure.detail)
     )
     emit(
-        state.listeners,
+        state.hear.attempt_finished,
         AttemptFinished(
             state.route,
             ep.name,
@@ -183,6 +149,7 @@ def _failed(
             timeout=call.read_timeout,
             call_id=state.call_id,
             provider=ep.provider_name,
+            request_chars=state.request_chars,
         ),
     )
     failed = AttemptFailed(failure)
@@ -196,9 +163,9 @@ def _succeeded(
     latency = state.clock.monotonic() - t0
     permit.success(latency)
     state.attempts.append(Attempt(ep.name, "ok", latency=latency, retry=retry))
-    if state.listeners:  # the happy path builds no event nobody hears
+    if state.hear.attempt_finished:  # the happy path builds no event nobody hears
         emit(
-            state.listeners,
+            state.hear.attempt_finished,
             AttemptFinished(
                 state.route,
                 ep.name,
@@ -212,6 +179,7 @@ def _succeeded(
                 provider=ep.provider_name,
                 input_tokens=result.usage.input_tokens,
                 output_tokens=result.usage.output_tokens,
+                request_chars=state.request_chars,
             ),
         )
     return result
@@ -235,8 +203,17 @@ def _announce_retry(
 ) -> None:
     reason = failure.kind if failure.retry_after is None else f"{failure.kind}, retry-after"
     emit(
-        state.listeners,
-        RetryScheduled(state.route, ep.name, tries, delay, reason, state.elapsed(), state.call_id),
+        state.hear.retry_scheduled,
+        RetryScheduled(
+            state.route,
+            ep.name,
+            tries,
+            delay,
+            reason,
+            state.elapsed(),
+            state.call_id,
+            state.request_chars,
+        ),
     )
 
 
@@ -320,8 +297,11 @@ def call_sync(ep: Endpoint, state: CallState, messages: Any, params: Mapping[str
         call = _prepare(ep, state, messages, params, retry, permit)
         t0 = state.clock.monotonic()
         try:
-            with _deadline.deadline_scope(state.remaining()):
+            token = _deadline.set_deadline(state.remaining())
+            try:
                 result = ep.provider.complete(call)
+            finally:
+                _deadline.reset_deadline(token)
         except ProviderFailure as err:
             raise _failed(ep, state, permit, err, t0, retry, call) from err.__cause__
         except BaseException:
@@ -346,8 +326,11 @@ async def call_async(
         call = _prepare(ep, state, messages, params, retry, permit)
         t0 = state.clock.monotonic()
         try:
-            with _deadline.deadline_scope(state.remaining()):
+            token = _deadline.set_deadline(state.remaining())
+            try:
                 result = await ep.provider.acomplete(call)
+            finally:
+                _deadline.reset_deadline(token)
         except ProviderFailure as err:
             raise _failed(ep, state, permit, err, t0, retry, call) from err.__cause__
         except BaseException:

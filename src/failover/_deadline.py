@@ -17,10 +17,10 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Iterator
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from typing import Any
 
-__all__ = ["deadline_scope", "install", "remaining"]
+__all__ = ["deadline_scope", "install", "remaining", "reset_deadline", "set_deadline"]
 
 _DEADLINE: ContextVar[float | None] = ContextVar("failover_deadline", default=None)
 
@@ -33,6 +33,15 @@ def deadline_scope(seconds: float) -> Iterator[None]:
         yield
     finally:
         _DEADLINE.reset(token)
+
+
+def set_deadline(seconds: float) -> Token[float | None]:
+    """:func:`deadline_scope` without the generator, for the per-call hot path."""
+    return _DEADLINE.set(time.monotonic() + seconds)
+
+
+def reset_deadline(token: Token[float | None]) -> None:
+    _DEADLINE.reset(token)
 
 
 def remaining() -> float | None:

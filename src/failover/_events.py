@@ -3,18 +3,24 @@
 The router emits; listeners (logging, stats, OpenTelemetry, Prometheus, your own) turn
 events into records. A listener is any callable taking one event. A listener that raises
 is logged and otherwise ignored: observability never fails a call.
+
+A listener may declare ``wants``, the event classes it handles; the router then never
+builds an event that no listener wants, so the happy path costs less. A listener without
+``wants`` hears everything.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 __all__ = [
+    "EVENT_TYPES",
     "AttemptFinished",
     "AttemptStarted",
+    "Audience",
     "BreakerStateChanged",
     "CallFinished",
     "CallStarted",
@@ -83,6 +89,7 @@ class AttemptFinished:
     provider: str = ""
     input_tokens: int | None = None
     output_tokens: int | None = None
+    request_chars: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +103,7 @@ class RetryScheduled:
     reason: str
     elapsed: float
     call_id: int = 0
+    request_chars: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +116,7 @@ class FailedOver:
     reason: str
     elapsed: float
     call_id: int = 0
+    request_chars: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +138,7 @@ class DeadlineReached:
     elapsed: float
     endpoint: str | None = None
     call_id: int = 0
+    request_chars: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +151,7 @@ class ServedFromCache:
     elapsed: float
     attempts: int
     call_id: int = 0
+    request_chars: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,10 +188,68 @@ Event = (
 )
 
 
+EVENT_TYPES: tuple[type, ...] = (
+    CallStarted,
+    AttemptStarted,
+    AttemptFinished,
+    RetryScheduled,
+    FailedOver,
+    BreakerStateChanged,
+    DeadlineReached,
+    ServedFromCache,
+    CallFinished,
+)
+
+
 class Listener(Protocol):
-    """Anything called with each event."""
+    """Anything called with each event (optionally with a ``wants`` attribute)."""
 
     def __call__(self, event: Event) -> None: ...
+
+
+def _wants(listener: Listener, kind: type) -> bool:
+    wants = getattr(listener, "wants", None)
+    return wants is None or kind in wants
+
+
+class Audience:
+    """Who hears each kind of event, worked out once per Router.
+
+    Each attribute is the tuple of listeners for one event class; an empty tuple means
+    nobody wants that event and the caller need not build it.
+    """
+
+    __slots__ = (
+        "all",
+        "attempt_finished",
+        "attempt_started",
+        "breaker_state_changed",
+        "call_finished",
+        "call_started",
+        "deadline_reached",
+        "failed_over",
+        "retry_scheduled",
+        "served_from_cache",
+    )
+
+    def __init__(self, listeners: Iterable[Listener] = ()) -> None:
+        self.all: tuple[Listener, ...] = tuple(listeners)
+
+        def hearing(kind: type) -> tuple[Listener, ...]:
+            return tuple(x for x in self.all if _wants(x, kind))
+
+        self.call_started = hearing(CallStarted)
+        self.attempt_started = hearing(AttemptStarted)
+        self.attempt_finished = hearing(AttemptFinished)
+        self.retry_scheduled = hearing(RetryScheduled)
+        self.failed_over = hearing(FailedOver)
+        self.breaker_state_changed = hearing(BreakerStateChanged)
+        self.deadline_reached = hearing(DeadlineReached)
+        self.served_from_cache = hearing(ServedFromCache)
+        self.call_finished = hearing(CallFinished)
+
+    def __repr__(self) -> str:
+        return f"Audience({list(self.all)!r})"
 
 
 def emit(listeners: Sequence[Listener], event: Event) -> None:

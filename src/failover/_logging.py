@@ -9,14 +9,10 @@ never a key.
 from __future__ import annotations
 
 import logging
-import threading
-from collections import OrderedDict
 
 from ._events import (
     AttemptFinished,
     BreakerStateChanged,
-    CallFinished,
-    CallStarted,
     DeadlineReached,
     Event,
     FailedOver,
@@ -27,50 +23,37 @@ from ._events import (
 __all__ = ["LoggingListener"]
 
 
-# Calls in flight whose request size is remembered for their log lines; beyond this the
-# oldest are forgotten (a call that never finishes must not grow memory).
-_MAX_CALLS = 10_000
-
-
 class LoggingListener:
     """Log each event to ``logger`` (default: the ``failover`` logger).
 
     Every record carries the event's fields as ``extra`` attributes named
     ``failover_<field>`` (``failover_route``, ``failover_endpoint``, ``failover_retry``,
-    ``failover_elapsed``, ``failover_timeout``, ``failover_request_id``...), plus
-    ``failover_request_chars``, the size of the call's messages.
+    ``failover_elapsed``, ``failover_timeout``, ``failover_request_id``,
+    ``failover_request_chars`` (the size of the call's messages)...).
     """
 
-    __slots__ = ("_lock", "_logger", "_sizes")
+    __slots__ = ("_logger",)
+
+    # The events it logs: the router builds no other event for it.
+    wants = frozenset(
+        {
+            AttemptFinished,
+            RetryScheduled,
+            FailedOver,
+            BreakerStateChanged,
+            DeadlineReached,
+            ServedFromCache,
+        }
+    )
 
     def __init__(self, logger: logging.Logger | None = None) -> None:
         self._logger = logger or logging.getLogger("failover")
-        self._sizes: OrderedDict[int, int] = OrderedDict()
-        self._lock = threading.Lock()
+
+    @staticmethod
+    def _extra(event: Event) -> dict[str, object]:
+        return {f"failover_{name}": getattr(event, name) for name in event.__slots__}
 
     def __call__(self, event: Event) -> None:
-        if isinstance(event, (CallStarted, CallFinished)):
-            self._track(event)
-            return
-        self._log(event)
-
-    def _track(self, event: CallStarted | CallFinished) -> None:
-        with self._lock:
-            if isinstance(event, CallStarted):
-                self._sizes[event.call_id] = event.request_chars
-                if len(self._sizes) > _MAX_CALLS:
-                    self._sizes.popitem(last=False)
-            else:
-                self._sizes.pop(event.call_id, None)
-
-    def _extra(self, event: Event) -> dict[str, object]:
-        extra = {f"failover_{name}": getattr(event, name) for name in event.__slots__}
-        call_id = getattr(event, "call_id", None)
-        if call_id is not None:
-            extra["failover_request_chars"] = self._sizes.get(call_id)
-        return extra
-
-    def _log(self, event: Event) -> None:
         log = self._logger
         _extra = self._extra
         if isinstance(event, AttemptFinished):
@@ -90,7 +73,11 @@ class LoggingListener:
                 event.latency * 1000,
                 extra=_extra(event),
             )
-        elif isinstance(event, RetryScheduled):
+            return
+        # Everything below is rare (a failure, a transition); check the level once.
+        if isinstance(event, RetryScheduled):
+            if not log.isEnabledFor(logging.DEBUG):
+                return
             log.debug(
                 "%s %s: retry %d in %.0f ms (%s)",
                 event.route,
@@ -100,7 +87,10 @@ class LoggingListener:
                 event.reason,
                 extra=_extra(event),
             )
-        elif isinstance(event, FailedOver):
+            return
+        if not log.isEnabledFor(logging.INFO):
+            return
+        if isinstance(event, FailedOver):
             log.info(
                 "%s: failing over from %s to %s (%s)",
                 event.route,

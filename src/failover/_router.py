@@ -13,9 +13,11 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from ._call import AttemptFailed, CallState, Skipped
 from ._clock import Clock, SystemClock
 from ._errors import AllEndpointsFailed, DeadlineExceeded, RequestError
 from ._events import (
+    Audience,
     BreakerStateChanged,
     CallFinished,
     CallStarted,
@@ -29,7 +31,7 @@ from ._logging import LoggingListener
 from ._response import Response, Usage
 
 if TYPE_CHECKING:
-    from ._attempts import CallState, Endpoint
+    from ._attempts import Endpoint
     from ._breaker import Breaker, BreakerStore
     from ._breaker_core import Transition
     from ._cache import CacheBackend
@@ -112,7 +114,7 @@ class Router:
             stats = StatsListener(clock=self._clock.monotonic)
             given = (*given, stats)
         self._stats = stats
-        self._listeners: tuple[Listener, ...] = given
+        self._hear = Audience(given)
         self._rand = rand if rand is not None else random.random
         self._lock = threading.Lock()
         self._routes: dict[str, tuple[Endpoint, ...]] = {}
@@ -197,7 +199,7 @@ class Router:
 
     def _on_transition(self, name: str, transition: Transition) -> None:
         emit(
-            self._listeners,
+            self._hear.breaker_state_changed,
             BreakerStateChanged(name, transition.old, transition.new, transition.reason),
         )
 
@@ -208,8 +210,6 @@ class Router:
         *,
         stream: bool = False,
     ) -> tuple[str, tuple[Endpoint, ...], CallState]:
-        from ._attempts import CallState
-
         route_policy = self.policy.route(route)
         endpoints = self._endpoints(route_policy.name)
         now = self._clock.monotonic()
@@ -218,14 +218,15 @@ class Router:
             clock=self._clock,
             start=now,
             deadline=now + route_policy.deadline,
-            listeners=self._listeners,
+            hear=self._hear,
             rand=self._rand,
             call_id=next(_CALL_IDS),
+            request_chars=_request_chars(messages),
         )
-        if self._listeners:
+        if self._hear.call_started:
             emit(
-                self._listeners,
-                CallStarted(state.route, state.call_id, _request_chars(messages), stream),
+                self._hear.call_started,
+                CallStarted(state.route, state.call_id, state.request_chars, stream),
             )
         return route_policy.name, endpoints, state
 
@@ -251,7 +252,7 @@ class Router:
             AllEndpointsFailed: every endpoint failed.
             DeadlineExceeded: the route's deadline ran out first.
         """
-        from ._attempts import AttemptFailed, Skipped, call_sync
+        from ._attempts import call_sync
 
         name, endpoints, state = self._start(route, messages)
         try:
@@ -282,7 +283,7 @@ class Router:
         **params: Any,
     ) -> Response:
         """The async twin of :meth:`complete`: same arguments, result and errors."""
-        from ._attempts import AttemptFailed, Skipped, call_async
+        from ._attempts import call_async
 
         name, endpoints, state = self._start(route, messages)
         try:
@@ -338,8 +339,6 @@ class Router:
         self, state: CallState, endpoints: Sequence[Endpoint], index: int, exc: BaseException
     ) -> bool:
         """After an endpoint gave up: raise RequestError, stop (True) or fail over."""
-        from ._attempts import AttemptFailed
-
         ep = endpoints[index]
         if isinstance(exc, AttemptFailed) and exc.failure.is_request_error:
             failure = exc.failure
@@ -357,8 +356,16 @@ class Router:
             following = None
             reason = "deadline reached"
         emit(
-            self._listeners,
-            FailedOver(state.route, ep.name, following, reason, state.elapsed(), state.call_id),
+            self._hear.failed_over,
+            FailedOver(
+                state.route,
+                ep.name,
+                following,
+                reason,
+                state.elapsed(),
+                state.call_id,
+                state.request_chars,
+            ),
         )
         return out_of_time
 
@@ -389,8 +396,14 @@ class Router:
         if state.deadline_hit:
             deadline = state.deadline - state.start
             emit(
-                self._listeners,
-                DeadlineReached(state.route, deadline, elapsed, call_id=state.call_id),
+                self._hear.deadline_reached,
+                DeadlineReached(
+                    state.route,
+                    deadline,
+                    elapsed,
+                    call_id=state.call_id,
+                    request_chars=state.request_chars,
+                ),
             )
             error: AllEndpointsFailed = DeadlineExceeded(
                 state.route,
@@ -418,9 +431,9 @@ class Router:
         if state.finished:
             return
         state.finished = True
-        if self._listeners:
+        if self._hear.call_finished:
             emit(
-                self._listeners,
+                self._hear.call_finished,
                 CallFinished(
                     state.route,
                     endpoint,
@@ -514,9 +527,15 @@ class Router:
             return None
         latency = state.elapsed()
         emit(
-            self._listeners,
+            self._hear.served_from_cache,
             ServedFromCache(
-                state.route, entry.endpoint, age, latency, len(state.attempts), state.call_id
+                state.route,
+                entry.endpoint,
+                age,
+                latency,
+                len(state.attempts),
+                state.call_id,
+                state.request_chars,
             ),
         )
         self._call_finished(

@@ -131,7 +131,7 @@ class _Base:
         self._opened = None
         if on_interrupt == "continue" and following is not None and state.remaining() > 0:
             emit(
-                state.listeners,
+                state.hear.failed_over,
                 FailedOver(
                     state.route,
                     ep.name,
@@ -139,6 +139,7 @@ class _Base:
                     f"{failed.failure.kind} after text; continuing",
                     state.elapsed(),
                     state.call_id,
+                    state.request_chars,
                 ),
             )
             self._seam = True
@@ -255,8 +256,11 @@ class Stream(_Base):
                         if text:
                             self._parts.append(text)
                             yield text
-                        with _deadline.deadline_scope(ep.timeout.stream_idle):
+                        token = _deadline.set_deadline(ep.timeout.stream_idle)
+                        try:
                             item = next(opened.items)
+                        finally:
+                            _deadline.reset_deadline(token)
                 except ProviderFailure as err:
                     last = err
                     following = endpoints[index + 1].name if index + 1 < len(endpoints) else None
@@ -363,8 +367,11 @@ class AsyncStream(_Base):
                         if text:
                             self._parts.append(text)
                             yield text
-                        with _deadline.deadline_scope(ep.timeout.stream_idle):
+                        token = _deadline.set_deadline(ep.timeout.stream_idle)
+                        try:
                             item = await opened.items.__anext__()
+                        finally:
+                            _deadline.reset_deadline(token)
                 except ProviderFailure as err:
                     last = err
                     following = endpoints[index + 1].name if index + 1 < len(endpoints) else None

@@ -91,6 +91,8 @@ class StatsListener:
         ValueError: ``window`` is not positive or ``max_samples`` is below 1.
     """
 
+    wants = frozenset({AttemptFinished})  # the only event it reads
+
     def __init__(
         self,
         window: float = 300.0,
