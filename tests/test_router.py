@@ -6,6 +6,7 @@ import asyncio
 import logging
 import threading
 import time
+from typing import Any
 
 import pytest
 
@@ -188,6 +189,26 @@ async def test_async_deadline_bounds_a_trickling_server(fakes: list[FakeProvider
         await router.acomplete(MSG)
     assert time.monotonic() - started < 0.6
     await router.aclose()
+
+
+def test_a_routes_first_call_counts_its_set_up_against_the_deadline(
+    fakes: list[FakeProvider],
+) -> None:
+    """Building a route on first use (importing the SDKs, which can take seconds) is part of
+    the call: the deadline runs from the moment complete() is called."""
+    clock = VirtualClock()
+
+    class SlowToBuild(Router):
+        def _build_route(self, route: str) -> Any:
+            clock.advance(5)  # a slow first import
+            return super()._build_route(route)
+
+    policy = make_policy({f.name: f.url for f in fakes}, deadline="2s")
+    with SlowToBuild.from_dict(policy, clock=clock) as router:
+        with pytest.raises(DeadlineExceeded):
+            router.complete(MSG)
+        assert all(f.request_count == 0 for f in fakes)
+        assert router.complete(MSG).endpoint == "primary"  # built: later calls are fine
 
 
 def test_backoff_sleep_never_crosses_the_deadline(fakes: list[FakeProvider]) -> None:

@@ -314,6 +314,40 @@ def test_continue_with_no_endpoint_left_raises(fakes: list[FakeProvider]) -> Non
     ]
 
 
+def test_continue_rejected_by_the_next_endpoint_keeps_the_partial(
+    fakes: list[FakeProvider],
+) -> None:
+    """A 400 to the continuation (say, no prefill support) is StreamInterrupted with the
+    text so far, not a RequestError that would drop it; the third endpoint is not tried."""
+    fakes[0].set_mode(CutStream(after_events=FIRST_DELTA + 2))
+    fakes[1].set_mode(Status(400))
+    deltas: list[str] = []
+    router = router_for(fakes, route={"on_interrupt": "continue"})
+    with pytest.raises(StreamInterrupted, match="secondary rejected the continuation") as info:
+        drain(router, deltas)
+    router.close()
+    assert deltas == ["Hello ", "from "]
+    assert info.value.partial_text == "Hello from "
+    assert outcomes(info.value.attempts) == [
+        ("primary", "error", "stream_cut", None),
+        ("secondary", "error", "invalid_request", 400),
+    ]
+    assert fakes[2].request_count == 0
+
+
+async def test_async_continue_rejected_keeps_the_partial(fakes: list[FakeProvider]) -> None:
+    """astream: the same."""
+    fakes[0].set_mode(CutStream(after_events=FIRST_DELTA + 2))
+    fakes[1].set_mode(Status(422))
+    deltas: list[str] = []
+    router = router_for(fakes, route={"on_interrupt": "continue"})
+    with pytest.raises(StreamInterrupted) as info:
+        await adrain(router, deltas)
+    await router.aclose()
+    assert info.value.partial_text == "Hello from "
+    assert fakes[2].request_count == 0
+
+
 def test_continue_never_falls_back_to_the_cache(fakes: list[FakeProvider]) -> None:
     """After text, a failed continuation raises StreamInterrupted even with a cached answer."""
     route = {"on_interrupt": "continue", "cache": {"ttl": "1h"}}

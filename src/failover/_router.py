@@ -210,9 +210,11 @@ class Router:
         *,
         stream: bool = False,
     ) -> tuple[str, tuple[Endpoint, ...], CallState]:
+        # The clock first: a route's first call builds it (importing the SDKs), and that
+        # time counts against the deadline too.
+        now = self._clock.monotonic()
         route_policy = self.policy.route(route)
         endpoints = self._endpoints(route_policy.name)
-        now = self._clock.monotonic()
         state = CallState(
             route=route_policy.name,
             clock=self._clock,

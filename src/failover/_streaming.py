@@ -151,6 +151,21 @@ class _Base:
             attempts=state.attempts,
         ) from err.__cause__
 
+    def _continuation_rejected(self, state: CallState, ep: Endpoint, exc: BaseException) -> None:
+        """After text, an endpoint that rejects the continuation (HTTP 400, 413, 422: say, a
+        prefill it does not support) ends the stream as interrupted, partial text kept;
+        a bare RequestError would drop the text already yielded."""
+        if not (self._parts and isinstance(exc, AttemptFailed) and exc.failure.is_request_error):
+            return
+        failure = exc.failure
+        raise StreamInterrupted(
+            f"stream broke after {len(self.text)} characters and {ep.name} rejected the"
+            f" continuation (HTTP {failure.status_code}): {failure.detail}; the partial text"
+            " is not a complete answer",
+            partial_text=self.text,
+            attempts=state.attempts,
+        ) from exc.__cause__
+
     def _no_partial_answer(self, state: CallState, last: BaseException | None) -> None:
         """After text was yielded, neither the cache nor a plain error may stand in."""
         if self._parts:
@@ -246,6 +261,7 @@ class Stream(_Base):
                     opened = self._opened = self._open(ep, state, messages)
                 except (AttemptFailed, Skipped) as exc:
                     last = exc
+                    self._continuation_rejected(state, ep, exc)
                     if router._stop_or_failover(state, endpoints, index, exc):
                         break
                     continue
@@ -357,6 +373,7 @@ class AsyncStream(_Base):
                     opened = self._opened = await self._open(ep, state, messages)
                 except (AttemptFailed, Skipped) as exc:
                     last = exc
+                    self._continuation_rejected(state, ep, exc)
                     if router._stop_or_failover(state, endpoints, index, exc):
                         break
                     continue
