@@ -45,7 +45,7 @@ def main() -> None:
             },
             "routes": {"chat": {"endpoints": ["primary"]}},
         }
-        router = Router.from_dict(policy, listeners=[])
+        router = Router.from_dict(policy)  # default listeners: what users run
         client = anthropic.Anthropic(
             api_key="bench-key",
             base_url=fake.url,
