@@ -2,8 +2,12 @@
 
 Fifty tasks on one event loop call as fast as they can for a fixed window, against the
 async fake (``bench/fake_async_server.py``) in a process of its own; the fake's own CPU use
-is reported so it can be seen not to be the bottleneck. Sides, each in its own window,
-the order rotated every repetition, medians over the repetitions:
+is reported so it can be seen not to be the bottleneck. Two groups, each in a fresh
+process (litellm's import and background work would otherwise weigh on the windows that
+follow its own), each side in its own short windows, the order alternated every repetition. Within a
+group the ratio is the median of the ratios between neighbouring windows (the machine's
+speed drifts over a run); the ratio of failover to litellm.Router compares the two
+groups' median rates:
 
 - ``AsyncAnthropic.messages.create`` (the SDK called directly);
 - ``router.acomplete`` on an anthropic endpoint (default listeners);
@@ -16,6 +20,10 @@ the order rotated every repetition, medians over the repetitions:
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -63,67 +71,112 @@ async def window(
     return done / elapsed, cpu / done * 1000, fake / elapsed
 
 
-async def measure(url: str, quick: bool) -> dict[str, Any]:
-    quiet_litellm()
-    direct = async_anthropic_client(url)
-    ours = Router.from_dict(policy(primary=anthropic_endpoint(url)))
-    ours_litellm = Router.from_dict(policy(gpt=litellm_endpoint(url)))
-    theirs = litellm_router(url)
-    sides: dict[str, Callable[[], Awaitable[object]]] = {
-        "direct AsyncAnthropic": lambda: direct.messages.create(
-            model="claude-bench", messages=MSG, max_tokens=64
-        ),
-        "failover acomplete": lambda: ours.acomplete(MSG, max_tokens=64),
-        "litellm.Router acompletion": lambda: theirs.acompletion(
-            model="chat", messages=MSG, max_tokens=64
-        ),
-        "failover acomplete (litellm endpoint)": lambda: ours_litellm.acomplete(MSG, max_tokens=64),
-    }
-    seconds, reps = (1.0, 2) if quick else (2.0, 4)
+async def measure(url: str, quick: bool, group: str) -> dict[str, Any]:
+    """One group's sides, windows rotated: ``anthropic`` (the SDK direct vs failover) or
+    ``litellm`` (litellm.Router vs failover on a litellm endpoint)."""
+    sides: dict[str, Callable[[], Awaitable[object]]]
+    if group == "anthropic":
+        direct = async_anthropic_client(url)
+        ours = Router.from_dict(policy(primary=anthropic_endpoint(url)))
+        sides = {
+            "direct AsyncAnthropic": lambda: direct.messages.create(
+                model="claude-bench", messages=MSG, max_tokens=64
+            ),
+            "failover acomplete": lambda: ours.acomplete(MSG, max_tokens=64),
+        }
+    else:
+        quiet_litellm()
+        ours = Router.from_dict(policy(gpt=litellm_endpoint(url)))
+        theirs = litellm_router(url)
+        sides = {
+            "litellm.Router acompletion": lambda: theirs.acompletion(
+                model="chat", messages=MSG, max_tokens=64
+            ),
+            "failover acomplete (litellm endpoint)": lambda: ours.acomplete(MSG, max_tokens=64),
+        }
+    # Short windows, alternated: the machine's speed drifts over a run (seen here: by 20 %
+    # within a minute), so ratios are taken between neighbouring windows, not overall.
+    seconds, reps = (0.5, 4) if quick else (0.5, 24)
     for call in sides.values():  # warm: connections (50 each), imports, caches
-        await window(call, 0.3, url)
+        await window(call, 0.5, url)
     rates: dict[str, list[float]] = {name: [] for name in sides}
     cpus: dict[str, list[float]] = {name: [] for name in sides}
     fakes: dict[str, list[float]] = {name: [] for name in sides}
     names = list(sides)
     for rep in range(reps):
-        shift = rep % len(names)
-        for name in names[shift:] + names[:shift]:
+        for name in names if rep % 2 == 0 else names[::-1]:
             rate, cpu, fake = await window(sides[name], seconds, url)
             rates[name].append(rate)
             cpus[name].append(cpu)
             fakes[name].append(fake)
-    await direct.close()
+    if group == "anthropic":
+        await direct.close()
     await ours.aclose()
-    await ours_litellm.aclose()
-    figures = {
-        name: {
-            "calls_per_s": median(rates[name]),
-            "all_calls_per_s": rates[name],
-            "client_cpu_ms_per_call": median(cpus[name]),
-            "fake_cpu_share": median(fakes[name]),
-        }
-        for name in sides
-    }
-    direct_rate = figures["direct AsyncAnthropic"]["calls_per_s"]
-    litellm_rate = figures["litellm.Router acompletion"]["calls_per_s"]
     return {
-        "quick": quick,
-        "concurrency": CONCURRENCY,
         "window_s": seconds,
         "repetitions": reps,
-        "sides": figures,
-        "vs_direct": figures["failover acomplete"]["calls_per_s"] / direct_rate,
-        "vs_litellm_router": figures["failover acomplete"]["calls_per_s"] / litellm_rate,
-        "litellm_endpoint_vs_litellm_router": (
-            figures["failover acomplete (litellm endpoint)"]["calls_per_s"] / litellm_rate
-        ),
+        "sides": {
+            name: {
+                "calls_per_s": median(rates[name]),
+                "all_calls_per_s": rates[name],
+                "client_cpu_ms_per_call": median(cpus[name]),
+                "fake_cpu_share": median(fakes[name]),
+            }
+            for name in sides
+        },
     }
+
+
+def _group(group: str, quick: bool) -> dict[str, Any]:
+    """Run one group in a fresh process: litellm's import and its background work must
+    not weigh on the anthropic group's windows (interleaved in one process, they did)."""
+    cmd = [sys.executable, __file__, "--json", *(["--quick"] if quick else [])]
+    env = {**os.environ, _GROUP_ENV: group}
+    done = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True, env=env)
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+_GROUP_ENV = "FAILOVER_BENCH_THROUGHPUT_GROUP"
 
 
 def run(quick: bool) -> dict[str, Any]:
-    with async_fake() as url:
-        result = asyncio.run(measure(url, quick))
+    group = os.environ.get(_GROUP_ENV)
+    if group:  # the child process of one group
+        with async_fake() as url:
+            return asyncio.run(measure(url, quick, group))
+    first, second = _group("anthropic", quick), _group("litellm", quick)
+    figures = {**first["sides"], **second["sides"]}
+    rate = {name: f["calls_per_s"] for name, f in figures.items()}
+    result = {
+        "quick": quick,
+        "concurrency": CONCURRENCY,
+        "window_s": first["window_s"],
+        "repetitions": first["repetitions"],
+        "sides": figures,
+        # The median over repetitions of each repetition's ratio (neighbouring windows).
+        "vs_direct": median(
+            [
+                ours / theirs
+                for ours, theirs in zip(
+                    figures["failover acomplete"]["all_calls_per_s"],
+                    figures["direct AsyncAnthropic"]["all_calls_per_s"],
+                    strict=True,
+                )
+            ]
+        ),
+        "vs_litellm_router": rate["failover acomplete"] / rate["litellm.Router acompletion"],
+        "litellm_endpoint_vs_litellm_router": median(
+            [
+                ours / theirs
+                for ours, theirs in zip(
+                    figures["failover acomplete (litellm endpoint)"]["all_calls_per_s"],
+                    figures["litellm.Router acompletion"]["all_calls_per_s"],
+                    strict=True,
+                )
+            ]
+        ),
+    }
     out(
         f"{CONCURRENCY} concurrent callers, {result['repetitions']} windows of"
         f" {result['window_s']:g} s per side, async fake in its own process"

@@ -51,12 +51,14 @@ def remaining() -> float | None:
 
 
 def _bound(timeout: float | None) -> float | None:
-    left = remaining()
-    if left is None:
+    # Runs on every socket operation: remaining() inlined, no max()/min() calls.
+    deadline = _DEADLINE.get()
+    if deadline is None:
         return timeout
-    # A zero timeout would make the socket non-blocking rather than fail; keep it tiny.
-    left = max(left, 0.001)
-    return left if timeout is None else min(timeout, left)
+    left = deadline - time.monotonic()
+    if left < 0.001:  # noqa: PLR1730 - max() is a call; zero would make the socket non-blocking
+        left = 0.001
+    return left if timeout is None or timeout > left else timeout
 
 
 def _sync_classes() -> tuple[type[Any], type[Any]]:
