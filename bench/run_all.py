@@ -630,6 +630,9 @@ def main() -> None:
 
     for what, goal, measured, met in goals(results):
         print(f"{show(mark(met)):4} {what}: {show(measured)}  [goal {goal}]")
+    failed = [name for name, result in results.items() if "error" in result]
+    if failed:
+        sys.exit(f"run_all: {', '.join(failed)} did not run; see above")
 
 
 if __name__ == "__main__":

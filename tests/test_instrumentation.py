@@ -728,11 +728,11 @@ def test_config_switches_off() -> None:
     [
         (
             {"promethus": True},
-            r"observability: unknown key 'promethus' \(did you mean 'prometheus'\?\)",
+            r"observability.promethus: unknown key 'promethus' \(did you mean 'prometheus'\?\)",
         ),
         ({"otel": "yes"}, "observability.otel: expected true or false"),
         ({"prometheus": {"namespace": 3}}, "observability.prometheus.namespace: expected a string"),
-        ({"prometheus": {"prefix": "x"}}, "observability.prometheus: unknown key 'prefix'"),
+        ({"prometheus": {"prefix": "x"}}, "observability.prometheus.prefix: unknown key 'prefix'"),
         ({"logging": {"level": "loud"}}, "observability.logging.level: expected one of"),
         ({"logging": {"prompts": True}}, "observability.logging.prompts: only false"),
         ({"stats": {"window": "soon"}}, "observability.stats.window: 'soon' is not a duration"),
@@ -790,3 +790,20 @@ def test_default_listeners_build_no_call_events(fakes: list[FakeProvider]) -> No
     assert hear.call_started == hear.attempt_started == hear.call_finished == ()
     assert len(hear.attempt_finished) == 2
     assert len(hear.failed_over) == 1
+
+
+def test_router_takes_its_listeners_from_the_policy(
+    fakes: list[FakeProvider], failover_logger_level: None
+) -> None:
+    """Without listeners in code, the policy's observability section decides; listeners
+    given in code replace it."""
+    policy = make_policy({f.name: f.url for f in fakes[:1]})
+    policy["observability"] = {"logging": {"level": "warning"}, "stats": {"max_samples": 16}}
+    with Router.from_dict(policy) as router:
+        assert [type(x) for x in router._hear.all] == [LoggingListener, StatsListener]
+        assert router._stats.max_samples == 16  # the section's stats serve status()
+        assert logging.getLogger("failover").level == logging.WARNING
+        router.complete(MSG)
+        assert router.status()[0].latency_p50 is not None
+    with Router.from_dict(policy, listeners=[]) as router:
+        assert [type(x) for x in router._hear.all] == [StatsListener]  # status()'s own

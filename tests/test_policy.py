@@ -956,3 +956,50 @@ def test_import_stays_light() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+# --- observability: the listeners a Router gets from its policy ---------------------------
+
+
+def test_observability_mistakes_are_reported_at_their_lines() -> None:
+    """Each mistake of the section at its own line, with the file's other problems."""
+    text = MINIMAL + textwrap.dedent(
+        """\
+        observability:
+          logging: {level: loud}
+          stats: {window: 3x, max_samples: 0}
+          promethus: true
+          otel: sure
+        """
+    )
+    found = problems(text)
+    start = MINIMAL.count("\n")
+    assert found == [
+        f"routes.yaml:{start + 2}: observability.logging.level: expected one of debug, info,"
+        " warning, got 'loud'",
+        f"routes.yaml:{start + 3}: observability.stats.window: '3x' is not a duration (use 250ms,"
+        " 3s, 1.5m, 1h)",
+        f"routes.yaml:{start + 3}: observability.stats.max_samples: expected a positive integer,"
+        " got 0",
+        f"routes.yaml:{start + 4}: observability.promethus: unknown key 'promethus' (did you mean"
+        " 'prometheus'?); expected one of logging, otel, prometheus, stats, trace",
+        f"routes.yaml:{start + 5}: observability.otel: expected true or false, got 'sure'",
+    ]
+
+
+def test_observability_section_round_trips_and_counts_in_equality() -> None:
+    """The section is kept as written, read-only, and is part of the policy's identity."""
+    section = {"stats": {"window": "2m"}, "logging": False}
+    policy = Policy.from_dict(data(observability=section))
+    assert dict(policy.observability) == section
+    with pytest.raises(TypeError):
+        policy.observability["otel"] = True  # type: ignore[index]
+    assert Policy.from_dict(policy.to_dict()) == policy
+    assert policy != Policy.from_dict(data())
+    assert not Policy.from_dict(data()).observability
+
+
+def test_observability_must_be_a_mapping() -> None:
+    """A section that is not a mapping is refused."""
+    with pytest.raises(PolicyError, match="observability"):
+        Policy.from_dict(data(observability=["stats"]))

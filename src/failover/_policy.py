@@ -152,6 +152,10 @@ class Policy(Frozen):
     state: StateBackendPolicy = Field(
         default=StateBackendPolicy(), description="Breaker state storage."
     )
+    observability: Annotated[Mapping[str, Any], AfterValidator(_read_only)] = Field(
+        default_factory=lambda: MappingProxyType({}),
+        description="The listeners' settings, as written (read-only); empty: the default.",
+    )
     source: str | None = Field(default=None, description="File it came from; not part of equality.")
 
     @classmethod
@@ -260,7 +264,7 @@ class Policy(Frozen):
 
     def _identity(self) -> tuple[Any, ...]:
         return (self.version, dict(self.endpoints), dict(self.routes), self.default_route,
-                self.cache, self.state)  # fmt: skip
+                self.cache, self.state, repr(dict(self.observability)))  # fmt: skip
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Policy):
@@ -269,7 +273,10 @@ class Policy(Frozen):
 
     def __hash__(self) -> int:
         endpoints, routes = frozenset(self.endpoints.items()), frozenset(self.routes.items())
-        return hash((self.version, endpoints, routes, self.default_route, self.cache, self.state))
+        return hash(
+            (self.version, endpoints, routes, self.default_route, self.cache, self.state,
+             repr(dict(self.observability)))
+        )  # fmt: skip
 
 
 # --- loading --------------------------------------------------------------------------
@@ -358,5 +365,6 @@ def _resolve(spec: PolicySpec, references: Mapping[KeyPath, str], source: str | 
         default_route=spec.default_route,
         cache=spec.cache,
         state=spec.state,
+        observability=spec.observability or {},
         source=source,
     )

@@ -43,6 +43,8 @@ def policy_to_dict(policy: Policy, *, reveal: bool) -> dict[str, Any]:
         out["default_route"] = policy.default_route
     out["cache"] = policy.cache.model_dump()
     out["state"] = policy.state.model_dump()
+    if policy.observability:
+        out["observability"] = copy.deepcopy(dict(policy.observability))
     out = _escape(out)
     # Keys go in after the escaping: a ${VAR} reference must stay a reference.
     for name, ep in policy.endpoints.items():

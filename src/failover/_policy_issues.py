@@ -151,6 +151,13 @@ def cross_check(data: Mapping[Any, Any]) -> list[Located]:
                     for key in params
                     if key in RESERVED_PARAMS
                 )
+    observability = data.get("observability")
+    if isinstance(observability, Mapping):
+        from .instrumentation._config import config_problems
+
+        problems.extend(
+            (("observability", *path), message) for path, message in config_problems(observability)
+        )
     default = data.get("default_route")
     if isinstance(default, str) and isinstance(routes, Mapping) and default not in routes:
         names = [n for n in routes if isinstance(n, str)]

@@ -22,6 +22,74 @@ Provider = Literal["anthropic", "litellm"]
 OnInterrupt = Literal["raise", "continue"]
 
 
+_SWITCH = {"type": "boolean"}
+_OBSERVABILITY: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "logging": {
+            "description": "The logging listener (logger failover). Default true.",
+            "anyOf": [
+                _SWITCH,
+                {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "properties": {
+                        "level": {
+                            "enum": ["debug", "info", "warning"],
+                            "description": "Sets the failover logger's level.",
+                        },
+                        "prompts": {
+                            "const": False,
+                            "description": "Prompts are never logged; only false.",
+                        },
+                    },
+                },
+            ],
+        },
+        "stats": {
+            "description": "A StatsListener (p50/p95/p99 and errors in status). Default false.",
+            "anyOf": [
+                _SWITCH,
+                {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "properties": {
+                        "window": {
+                            "type": "string",
+                            "description": "How far back the figures reach (a duration).",
+                        },
+                        "max_samples": {
+                            "type": "integer",
+                            "minimum": 1,
+                            "description": "Latencies kept per endpoint.",
+                        },
+                    },
+                },
+            ],
+        },
+        "prometheus": {
+            "description": "A PrometheusListener (extra prometheus). Default false.",
+            "anyOf": [
+                _SWITCH,
+                {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "properties": {
+                        "namespace": {"type": "string", "description": "Metric name prefix."}
+                    },
+                },
+            ],
+        },
+        "otel": {"description": "An OpenTelemetryListener (extra otel). Default false.", **_SWITCH},
+        "trace": {
+            "description": "A JSONL trace file for failover simulate; {pid} is replaced.",
+            "type": ["string", "null"],
+        },
+    },
+}
+
+
 def _text(value: Any) -> str:
     if not isinstance(value, str):
         raise ValueError(f"expected a string, got {describe(value)}")
@@ -146,4 +214,9 @@ class PolicySpec(Frozen):
     )
     state: StateBackendPolicy = Field(
         default=StateBackendPolicy(), description="Storage of breaker state: per process or shared."
+    )
+    observability: Annotated[dict[str, Any] | None, WithJsonSchema(_OBSERVABILITY)] = Field(
+        default=None,
+        description="The listeners a Router built on this policy gets when the code gives"
+        " none: logging (on unless false), stats, prometheus, otel, trace.",
     )

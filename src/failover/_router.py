@@ -86,7 +86,8 @@ class Router:
     Args:
         policy: the validated policy.
         clock: where time comes from (tests and the simulator pass a virtual one).
-        listeners: event listeners; default: one :class:`LoggingListener`.
+        listeners: event listeners; default: those the policy's ``observability:`` section
+            names, else one :class:`LoggingListener`.
         rand: a ``random.random``-like function for backoff jitter.
         namespace: the key prefix for shared state (Redis); derived from the policy's
             endpoints and routes when not given.
@@ -104,7 +105,14 @@ class Router:
         self.policy = policy
         self._namespace = namespace
         self._clock: Clock = clock if clock is not None else SystemClock()
-        given = tuple(listeners) if listeners is not None else (LoggingListener(),)
+        if listeners is not None:
+            given = tuple(listeners)
+        elif policy.observability:
+            from .instrumentation._config import listeners_from_config
+
+            given = tuple(listeners_from_config(policy.observability))
+        else:
+            given = (LoggingListener(),)
         from .instrumentation._stats import StatsListener
 
         stats = next((x for x in given if isinstance(x, StatsListener)), None)

@@ -15,7 +15,7 @@ from ._otel import OpenTelemetryListener
 from ._prometheus import PrometheusListener
 from ._stats import StatsListener
 
-__all__ = ["listeners_from_config"]
+__all__ = ["config_problems", "listeners_from_config"]
 
 _KEYS = ("logging", "otel", "prometheus", "stats", "trace")
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING}
@@ -49,91 +49,118 @@ def listeners_from_config(config: Mapping[str, Any]) -> list[Listener]:
         ValueError: an unknown key or a value of the wrong kind; the message names the
             key path (``observability.prometheus.namespace``...).
     """
-    _check_keys(config, _KEYS, "observability")
+    problems = config_problems(config)
+    if problems:
+        path, message = problems[0]
+        raise ValueError(f"{'.'.join(('observability', *path))}: {message}")
     listeners: list[Listener] = []
-    logging_listener = _logging(config.get("logging", True))
-    if logging_listener is not None:
-        listeners.append(logging_listener)
-    stats = _stats(config.get("stats", False))
-    if stats is not None:
-        listeners.append(stats)
+    logging_config = config.get("logging", True)
+    if logging_config is not False and logging_config is not None:
+        level = logging_config.get("level") if isinstance(logging_config, Mapping) else None
+        if level is not None:
+            logging.getLogger("failover").setLevel(_LEVELS[level.lower()])
+        listeners.append(LoggingListener())
+    stats = config.get("stats", False)
+    if isinstance(stats, Mapping):
+        kwargs: dict[str, Any] = {}
+        if "window" in stats:
+            kwargs["window"] = parse_duration(stats["window"])
+        if "max_samples" in stats:
+            kwargs["max_samples"] = stats["max_samples"]
+        listeners.append(StatsListener(**kwargs))
+    elif stats is True:
+        listeners.append(StatsListener())
     prometheus = config.get("prometheus", False)
     if isinstance(prometheus, Mapping):
-        _check_keys(prometheus, ("namespace",), "observability.prometheus")
-        namespace = prometheus.get("namespace", "failover")
-        if not isinstance(namespace, str):
-            raise ValueError(
-                f"observability.prometheus.namespace: expected a string, got {namespace!r}"
-            )
-        listeners.append(PrometheusListener(namespace=namespace))
-    elif _flag(prometheus, "observability.prometheus", "true, false or {namespace: ...}"):
+        listeners.append(PrometheusListener(namespace=prometheus.get("namespace", "failover")))
+    elif prometheus is True:
         listeners.append(PrometheusListener())
-    if _flag(config.get("otel", False), "observability.otel", "true or false"):
+    if config.get("otel", False) is True:
         listeners.append(OpenTelemetryListener())
     trace = config.get("trace")
-    if trace is not None and trace is not False:
-        if not isinstance(trace, str) or not trace:
-            raise ValueError(f"observability.trace: expected a file path, got {trace!r}")
+    if isinstance(trace, str):
         listeners.append(JsonlTraceListener(trace))
     return listeners
 
 
-def _logging(value: object) -> LoggingListener | None:
+Problem = tuple[tuple[str, ...], str]
+
+
+def config_problems(config: object) -> list[Problem]:
+    """Every problem of an ``observability:`` section, as (key path under it, message).
+
+    Pure: builds nothing and changes nothing, so the policy loader reports these with the
+    rest of a file's problems, each at its own line.
+    """
+    if not isinstance(config, Mapping):
+        expected = "a mapping (logging, stats, prometheus, otel, trace)"
+        return [((), f"expected {expected}, got {config!r}")]
+    problems = _unknown(config, _KEYS, ())
+    problems += _logging_problems(config.get("logging", True))
+    problems += _stats_problems(config.get("stats", False))
+    prometheus = config.get("prometheus", False)
+    if isinstance(prometheus, Mapping):
+        problems += _unknown(prometheus, ("namespace",), ("prometheus",))
+        namespace = prometheus.get("namespace", "failover")
+        if not isinstance(namespace, str) or not namespace:
+            problems.append((("prometheus", "namespace"), f"expected a string, got {namespace!r}"))
+    else:
+        problems += _flag(prometheus, ("prometheus",), "true, false or {namespace: ...}")
+    problems += _flag(config.get("otel", False), ("otel",), "true or false")
+    trace = config.get("trace")
+    if trace is not None and trace is not False and (not isinstance(trace, str) or not trace):
+        problems.append((("trace",), f"expected a file path, got {trace!r}"))
+    return problems
+
+
+def _logging_problems(value: object) -> list[Problem]:
     if not isinstance(value, Mapping):
-        if _flag(value, "observability.logging", "true, false or {level: ..., prompts: ...}"):
-            return LoggingListener()
-        return None
-    _check_keys(value, ("level", "prompts"), "observability.logging")
+        return _flag(value, ("logging",), "true, false or {level: ..., prompts: ...}")
+    problems = _unknown(value, ("level", "prompts"), ("logging",))
     if value.get("prompts", False) is not False:
-        raise ValueError(
-            "observability.logging.prompts: only false is supported;"
-            " failover's events never carry the prompt text"
-        )
+        message = "only false is supported; failover's events never carry the prompt text"
+        problems.append((("logging", "prompts"), message))
     level = value.get("level")
-    if level is not None:
-        if not isinstance(level, str) or level.lower() not in _LEVELS:
-            raise ValueError(
-                f"observability.logging.level: expected one of {', '.join(_LEVELS)}, got {level!r}"
-            )
-        logging.getLogger("failover").setLevel(_LEVELS[level.lower()])
-    return LoggingListener()
+    if level is not None and (not isinstance(level, str) or level.lower() not in _LEVELS):
+        message = f"expected one of {', '.join(_LEVELS)}, got {level!r}"
+        problems.append((("logging", "level"), message))
+    return problems
 
 
-def _stats(value: object) -> StatsListener | None:
+def _stats_problems(value: object) -> list[Problem]:
     if not isinstance(value, Mapping):
-        if _flag(value, "observability.stats", "true, false or {window: ..., max_samples: ...}"):
-            return StatsListener()
-        return None
-    _check_keys(value, ("window", "max_samples"), "observability.stats")
-    kwargs: dict[str, Any] = {}
+        return _flag(value, ("stats",), "true, false or {window: ..., max_samples: ...}")
+    problems = _unknown(value, ("window", "max_samples"), ("stats",))
     if "window" in value:
         try:
-            kwargs["window"] = parse_duration(value["window"])
+            parse_duration(value["window"])
         except ValueError as exc:
-            raise ValueError(f"observability.stats.window: {exc}") from None
-    if "max_samples" in value:
-        samples = value["max_samples"]
-        if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
-            raise ValueError(
-                f"observability.stats.max_samples: expected a positive integer, got {samples!r}"
-            )
-        kwargs["max_samples"] = samples
-    return StatsListener(**kwargs)
+            problems.append((("stats", "window"), str(exc)))
+    samples = value.get("max_samples", 1)
+    if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
+        message = f"expected a positive integer, got {samples!r}"
+        problems.append((("stats", "max_samples"), message))
+    return problems
 
 
-def _flag(value: object, where: str, expected: str) -> bool:
-    if value is None:
-        return False
-    if not isinstance(value, bool):
-        raise ValueError(f"{where}: expected {expected}, got {value!r}")
-    return value
+def _flag(value: object, path: tuple[str, ...], expected: str) -> list[Problem]:
+    if value is None or isinstance(value, bool):
+        return []
+    return [(path, f"expected {expected}, got {value!r}")]
 
 
-def _check_keys(section: Mapping[str, Any], known: tuple[str, ...], where: str) -> None:
+def _unknown(
+    section: Mapping[str, Any], known: tuple[str, ...], path: tuple[str, ...]
+) -> list[Problem]:
+    problems: list[Problem] = []
     for key in section:
         if key not in known:
             close = difflib.get_close_matches(str(key), known, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise ValueError(
-                f"{where}: unknown key {key!r}{hint}; expected one of {', '.join(known)}"
+            problems.append(
+                (
+                    (*path, str(key)),
+                    f"unknown key {key!r}{hint}; expected one of {', '.join(known)}",
+                )
             )
+    return problems
