@@ -9,11 +9,14 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from ._clock import Clock
 from ._events import Audience
-from ._failures import Failure
 from ._response import Attempt
+
+if TYPE_CHECKING:  # _failures imports email.utils: keep it out of `import failover`
+    from ._failures import Failure
 
 __all__ = ["AttemptFailed", "CallState", "Skipped"]
 
