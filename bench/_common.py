@@ -15,6 +15,7 @@ import os
 import statistics
 import subprocess
 import sys
+import timeit
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -143,6 +144,30 @@ def quiet_litellm() -> None:
     litellm.telemetry = False
     for name in ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy", "litellm"):
         logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def stub_provider() -> Any:
+    """A provider that answers at once without I/O: the router's own code, timed alone."""
+    from failover._providers import Result
+    from failover._response import Usage
+
+    result = Result(text="hi", model="m", usage=Usage(1, 2))
+
+    class Stub:
+        name = "anthropic"
+
+        def complete(self, call: Any) -> Any:
+            return result
+
+        def close(self) -> None:
+            pass
+
+    return Stub()
+
+
+def best_us(fn: Callable[[], object], number: int) -> float:
+    """µs per call of ``fn``, back to back: the best of 5 runs of ``number`` calls."""
+    return min(timeit.repeat(fn, number=number, repeat=5)) / number * 1e6
 
 
 def rss_kib() -> int:

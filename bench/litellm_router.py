@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import gc
 import time
-import timeit
 from collections.abc import Callable
 from typing import Any
 
@@ -33,6 +32,7 @@ from _common import (
     anthropic_client,
     anthropic_endpoint,
     async_fake,
+    best_us,
     cli,
     litellm_endpoint,
     litellm_router,
@@ -41,6 +41,7 @@ from _common import (
     percentile,
     policy,
     quiet_litellm,
+    stub_provider,
 )
 
 from failover import Router
@@ -226,36 +227,25 @@ def breakdown(url: str, quick: bool) -> dict[str, Any]:
     """The router's own code with a stub provider, and what each happy-path piece costs."""
     from failover import _deadline
     from failover._events import AttemptFinished, AttemptStarted, CallFinished, CallStarted
-    from failover._providers import Call, Result
+    from failover._providers import Call
     from failover._response import Attempt, Response, Usage
     from failover.instrumentation import StatsListener
-
-    result = Result(text="hi", model="m", usage=Usage(1, 2))
-
-    class Stub:
-        name = "anthropic"
-
-        def complete(self, call: Any) -> Any:
-            return result
-
-        def close(self) -> None:
-            pass
 
     pol = policy(primary=anthropic_endpoint(url))
     stubbed = {}
     for label, kwargs in (("default listeners", {}), ("listeners=[]", {"listeners": []})):
         r = Router.from_dict(pol, **kwargs)
-        r._endpoints("chat")[0].provider = Stub()
+        r._endpoints("chat")[0].provider = stub_provider()
         stubbed[label] = r
     seen: list[str] = []
     counting = Router.from_dict(pol, listeners=[lambda e: seen.append(type(e).__name__)])
-    counting._endpoints("chat")[0].provider = Stub()
+    counting._endpoints("chat")[0].provider = stub_provider()
     counting.complete(MSG, max_tokens=64)
 
     number = 2000 if quick else 10000
 
     def best(fn: Callable[[], object]) -> float:
-        return min(timeit.repeat(fn, number=number, repeat=5)) / number * 1e6
+        return best_us(fn, number)
 
     hot = {k: best(lambda r=r: r.complete(MSG, max_tokens=64)) for k, r in stubbed.items()}
 

@@ -20,7 +20,6 @@ Goal: + ≤ 0.1 ms over the direct call at p50.
 
 from __future__ import annotations
 
-import timeit
 from collections.abc import Callable
 from typing import Any
 
@@ -29,10 +28,12 @@ from _common import (
     anthropic_client,
     anthropic_endpoint,
     async_fake,
+    best_us,
     cli,
     interleave,
     out,
     percentile,
+    stub_provider,
 )
 
 from failover import Router
@@ -41,29 +42,15 @@ from failover.testing import FakeProvider
 
 def skip_cost_stub(pol: dict[str, Any], quick: bool) -> float:
     """µs a call spends skipping an open breaker, with stub providers (back to back, best)."""
-    from failover._providers import Result
-    from failover._response import Usage
-
-    result = Result(text="hi", model="m", usage=Usage(1, 2))
-
-    class Stub:
-        name = "anthropic"
-
-        def complete(self, call: Any) -> Any:
-            return result
-
-        def close(self) -> None:
-            pass
-
     router = Router.from_dict(pol)
     for route in pol["routes"]:
         for endpoint in router._endpoints(route):
-            endpoint.provider = Stub()
+            endpoint.provider = stub_provider()
     router.breaker("primary").force_open()
     number = 2000 if quick else 10000
 
     def best(fn: Callable[[], object]) -> float:
-        return min(timeit.repeat(fn, number=number, repeat=5)) / number * 1e6
+        return best_us(fn, number)
 
     skipping = best(lambda: router.complete(MSG, max_tokens=64))
     alone = best(lambda: router.complete(MSG, route="secondary_only", max_tokens=64))

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from typing import Protocol
 
 __all__ = [
-    "EVENT_TYPES",
     "AttemptFinished",
     "AttemptStarted",
     "Audience",
@@ -185,19 +184,6 @@ Event = (
     | DeadlineReached
     | ServedFromCache
     | CallFinished
-)
-
-
-EVENT_TYPES: tuple[type, ...] = (
-    CallStarted,
-    AttemptStarted,
-    AttemptFinished,
-    RetryScheduled,
-    FailedOver,
-    BreakerStateChanged,
-    DeadlineReached,
-    ServedFromCache,
-    CallFinished,
 )
 
 
