@@ -997,6 +997,9 @@ def test_observability_section_round_trips_and_counts_in_equality() -> None:
     assert Policy.from_dict(policy.to_dict()) == policy
     assert policy != Policy.from_dict(data())
     assert not Policy.from_dict(data()).observability
+    reordered = Policy.from_dict(data(observability={"logging": False, "stats": {"window": "2m"}}))
+    assert reordered == policy
+    assert hash(reordered) == hash(policy)
 
 
 def test_observability_must_be_a_mapping() -> None:

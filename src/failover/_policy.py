@@ -9,6 +9,7 @@ endpoint. Nothing downstream reads YAML or the environment again.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from types import MappingProxyType
@@ -264,7 +265,7 @@ class Policy(Frozen):
 
     def _identity(self) -> tuple[Any, ...]:
         return (self.version, dict(self.endpoints), dict(self.routes), self.default_route,
-                self.cache, self.state, repr(dict(self.observability)))  # fmt: skip
+                self.cache, self.state, dict(self.observability))  # fmt: skip
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Policy):
@@ -273,9 +274,11 @@ class Policy(Frozen):
 
     def __hash__(self) -> int:
         endpoints, routes = frozenset(self.endpoints.items()), frozenset(self.routes.items())
+        # The section holds plain YAML data (nested dicts): hash it in a key-order-free form.
+        observability = json.dumps(dict(self.observability), sort_keys=True, default=repr)
         return hash(
             (self.version, endpoints, routes, self.default_route, self.cache, self.state,
-             repr(dict(self.observability)))
+             observability)
         )  # fmt: skip
 
 
