@@ -148,8 +148,8 @@ def quiet_litellm() -> None:
 
 def stub_provider() -> Any:
     """A provider that answers at once without I/O: the router's own code, timed alone."""
-    from failover._providers import Result
     from failover._response import Usage
+    from failover.providers import Result
 
     result = Result(text="hi", model="m", usage=Usage(1, 2))
 

@@ -159,7 +159,7 @@ def ratios(figures: dict[str, dict[str, float]], side: str, base: str) -> dict[s
 
 
 def anthropic_side(url: str, quick: bool) -> dict[str, Any]:
-    from failover._providers import Call
+    from failover.providers import Call
 
     client = anthropic_client(url)
     pol = policy(primary=anthropic_endpoint(url))
@@ -227,9 +227,9 @@ def breakdown(url: str, quick: bool) -> dict[str, Any]:
     """The router's own code with a stub provider, and what each happy-path piece costs."""
     from failover import _deadline
     from failover._events import AttemptFinished, AttemptStarted, CallFinished, CallStarted
-    from failover._providers import Call
     from failover._response import Attempt, Response, Usage
     from failover.instrumentation import StatsListener
+    from failover.providers import Call
 
     pol = policy(primary=anthropic_endpoint(url))
     stubbed = {}

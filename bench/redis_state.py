@@ -27,8 +27,8 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from failover import Router
-from failover._breaker import Breaker
-from failover._redis_state import RedisBreakerStore
+from failover.breaker._breaker import Breaker
+from failover.breaker._redis import RedisBreakerStore
 
 MSG = [{"role": "user", "content": "hello"}]
 

@@ -10,10 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from failover._breaker import Breaker
-from failover._breaker_core import BreakerCore
 from failover._clock import VirtualClock
-from failover._policy import BreakerPolicy
+from failover.breaker._breaker import Breaker
+from failover.breaker._core import BreakerCore
+from failover.policy._model import BreakerPolicy
 
 
 def make(clock: VirtualClock | None = None, **settings_: object) -> tuple[Breaker, VirtualClock]:

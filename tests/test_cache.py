@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from failover import AllEndpointsFailed, RequestError, Router, StreamInterrupted
-from failover._cache import MAX_ENTRY_BYTES, SCHEMA_VERSION, cache_key
+from failover.cache._backends import MAX_ENTRY_BYTES, SCHEMA_VERSION, cache_key
 from failover.testing import CutStream, FakeProvider, Ok, Status
 
 from _redis import RedisServer, redis_server
@@ -99,7 +99,7 @@ def test_key_ignores_params_that_do_not_change_the_answer() -> None:
 
 _KEY_SCRIPT = """
 import json, sys
-from failover._cache import cache_key
+from failover.cache._backends import cache_key
 route, messages, params = json.loads(sys.stdin.read())
 params["stop_set"] = {"gamma", "alpha", "beta", "delta"}
 print(cache_key(route, messages, params))
@@ -127,7 +127,7 @@ def test_key_is_stable_across_processes(seed: str) -> None:
 def test_key_is_pinned() -> None:
     """The key's algorithm does not drift: a change would orphan every shared cache entry.
 
-    Change the expected value only together with ``failover._cache.KEY_VERSION``.
+    Change the expected value only together with ``failover.cache._backends.KEY_VERSION``.
     """
     expected = "0fa213a95d1b80c4a56504a41c1fc798bddaed2bb2c01407bb90d7424a80177c"
     assert cache_key("chat", MSG, {"max_tokens": 64}) == expected

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from failover._cli import main
+from failover.cli._main import main
 from failover.testing import FakeProvider, Status
 
 from _support import KEY, make_policy

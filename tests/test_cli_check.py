@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from failover._cli import main
 from failover._version import __version__
+from failover.cli._main import main
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "routes.example.yaml"
@@ -221,7 +221,7 @@ def test_check_imports_no_sdk() -> None:
     write(VALID)
     code = (
         "import sys, contextlib, io\n"
-        "from failover._cli import main\n"
+        "from failover.cli._main import main\n"
         "with contextlib.redirect_stdout(io.StringIO()):\n"
         "    assert main(['check', 'routes.yaml']) == 0\n"
         "    assert main(['schema']) == 0\n"

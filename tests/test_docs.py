@@ -22,7 +22,7 @@ import yaml
 from fastapi.testclient import TestClient
 
 from failover import Policy
-from failover._cli import main as cli_main
+from failover.cli._main import main as cli_main
 from failover.testing import Blackhole, CutStream, FakeProvider, Status
 
 ROOT = Path(__file__).resolve().parent.parent

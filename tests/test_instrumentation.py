@@ -783,8 +783,8 @@ def test_default_listeners_build_no_call_events(fakes: list[FakeProvider]) -> No
     """The built-in logging and stats listeners want no CallStarted/AttemptStarted/CallFinished,
     so a Router with default listeners never builds them (the happy path's saving)."""
     from failover._events import Audience
-    from failover._logging import LoggingListener
     from failover.instrumentation import StatsListener
+    from failover.instrumentation._logging import LoggingListener
 
     hear = Audience([LoggingListener(), StatsListener()])
     assert hear.call_started == hear.attempt_started == hear.call_finished == ()

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from failover._durations import format_duration, parse_duration
 from failover._errors import PolicyError, PolicyIssue, RouteNotFound
-from failover._policy import (
+from failover.policy._durations import format_duration, parse_duration
+from failover.policy._model import (
     BackoffPolicy,
     BreakerOverride,
     BreakerPolicy,
@@ -25,7 +25,7 @@ from failover._policy import (
     TimeoutOverride,
     TimeoutPolicy,
 )
-from failover._secret import Secret
+from failover.policy._secret import Secret
 
 SECRET = "sk-ant-SECRET123"
 
@@ -949,10 +949,11 @@ def test_json_schema_accepts_the_example() -> None:
 
 
 def test_import_stays_light() -> None:
-    """`import failover._policy` pulls in no provider SDK, redis, pybreaker or tenacity."""
+    """`import failover.policy._model` pulls in no provider SDK, redis, pybreaker or tenacity."""
     code = (
-        "import sys, failover._policy; heavy = ('anthropic', 'litellm', 'redis', 'pybreaker', "
-        "'tenacity'); print(sorted(m for m in heavy if m in sys.modules))"
+        "import sys, failover.policy._model; "
+        "heavy = ('anthropic', 'litellm', 'redis', 'pybreaker', 'tenacity'); "
+        "print(sorted(m for m in heavy if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from failover._errors import PolicyError
-from failover._policy import Policy
+from failover.policy._model import Policy
 
 SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 # Whole valid policies are big documents; fewer examples keep the file at a few seconds.

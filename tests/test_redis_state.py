@@ -21,11 +21,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from failover import Router
-from failover._breaker_core import BreakerCore, Transition
 from failover._clock import SystemClock, VirtualClock
 from failover._events import BreakerStateChanged
-from failover._policy import BreakerPolicy
-from failover._redis_state import RedisBreakerStore, _connections
+from failover.breaker._core import BreakerCore, Transition
+from failover.breaker._redis import RedisBreakerStore, _connections
+from failover.policy._model import BreakerPolicy
 from failover.testing import FakeProvider, Ok, Status
 
 from _redis import RedisServer, redis_server
@@ -284,10 +284,10 @@ def test_random_interleavings_keep_the_invariants(srv: RedisServer, releases: bo
 
 _PERMIT_SCRIPT = """
 import json, sys, threading, time
-from failover._breaker import Breaker
+from failover.breaker._breaker import Breaker
 from failover._clock import SystemClock
-from failover._policy import BreakerPolicy
-from failover._redis_state import RedisBreakerStore, _connections
+from failover.policy._model import BreakerPolicy
+from failover.breaker._redis import RedisBreakerStore, _connections
 
 url, max_calls = sys.argv[1], int(sys.argv[2])
 policy = BreakerPolicy(failure_threshold=1, reset_timeout=0.3, half_open_max_calls=max_calls)
@@ -444,7 +444,7 @@ def test_failover_status_shows_the_fleets_view(
     srv: RedisServer, fakes: list[FakeProvider], tmp_path: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """`failover status --json` in a fresh process reads the breakers from Redis."""
-    from failover._cli import main
+    from failover.cli._main import main
 
     policy = make_policy({f.name: f.url for f in fakes[:2]})
     policy["state"] = {"backend": srv.url}

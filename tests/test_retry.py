@@ -6,8 +6,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from failover._failures import Failure, failure_from_status, parse_retry_after
-from failover._policy import BackoffPolicy, RetryPolicy
 from failover._retry import backoff_delay, retry_delay, stop_reason
+from failover.policy._model import BackoffPolicy, RetryPolicy
 
 
 def policy(attempts: int = 3, jitter: str = "full", max_retry_after: float = 10.0) -> RetryPolicy:

@@ -14,11 +14,11 @@ from typing import Any
 
 import pytest
 
-from failover import _cli_simulate
-from failover._policy import Policy
-from failover._simulate import RunResult, RunSettings, percentile, simulate
-from failover._simulate_candidates import MAX_CANDIDATES, candidates
-from failover._simulate_scenarios import build_scenario, load_trace, parse_spec
+from failover.cli import _simulate as _cli_simulate
+from failover.policy._model import Policy
+from failover.simulate._candidates import MAX_CANDIDATES, candidates
+from failover.simulate._engine import RunResult, RunSettings, percentile, simulate
+from failover.simulate._scenarios import build_scenario, load_trace, parse_spec
 
 # Fast answers, so calls in flight when an incident starts are done before its first
 # failure comes back, and the figures below can be counted by hand.
@@ -472,7 +472,7 @@ def test_matplotlib_is_imported_only_for_plot(tmp_path: Path) -> None:
     path.write_text(POLICY_YAML, encoding="utf-8")
     code = textwrap.dedent(f"""
         import argparse, sys
-        from failover import _cli_simulate
+        from failover.cli import _simulate as _cli_simulate
         parser = argparse.ArgumentParser()
         _cli_simulate.add_simulate(parser.add_subparsers())
         args = parser.parse_args(["simulate", "-c", {str(path)!r}, "--duration", "20m",

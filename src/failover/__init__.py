@@ -26,7 +26,7 @@ from ._router import EndpointStatus, Router
 from ._version import __version__
 
 if TYPE_CHECKING:
-    from ._policy import Policy
+    from .policy._model import Policy
 
 __all__ = [
     "AllEndpointsFailed",
@@ -50,7 +50,7 @@ __all__ = [
 def __getattr__(name: str) -> Any:
     # The policy models (pydantic) take ~0.2 s to build; load them when first asked for.
     if name == "Policy":
-        from ._policy import Policy
+        from .policy._model import Policy
 
         return Policy
     raise AttributeError(f"module 'failover' has no attribute {name!r}")

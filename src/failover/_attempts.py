@@ -14,14 +14,14 @@ from typing import Any, TypeVar
 import tenacity
 
 from . import _deadline
-from ._breaker import Breaker, Permit
 from ._call import AttemptFailed, CallState, Skipped
 from ._events import AttemptFinished, AttemptStarted, RetryScheduled, emit
 from ._failures import Failure
-from ._policy import RetryPolicy, TimeoutPolicy
-from ._providers import Call, Provider, ProviderFailure, Result
 from ._response import Attempt
 from ._retry import retry_delay, stop_reason
+from .breaker._breaker import Breaker, Permit
+from .policy._model import RetryPolicy, TimeoutPolicy
+from .providers import Call, Provider, ProviderFailure, Result
 
 __all__ = [
     "AttemptFailed",

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ._failures import Failure
-from ._policy import BackoffPolicy, RetryPolicy
+from .policy._model import BackoffPolicy, RetryPolicy
 
 __all__ = ["backoff_delay", "retry_delay", "stop_reason"]
 

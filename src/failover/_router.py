@@ -27,17 +27,17 @@ from ._events import (
     ServedFromCache,
     emit,
 )
-from ._logging import LoggingListener
 from ._response import Response, Usage
+from .instrumentation._logging import LoggingListener
 
 if TYPE_CHECKING:
     from ._attempts import Endpoint
-    from ._breaker import Breaker, BreakerStore
-    from ._breaker_core import Transition
-    from ._cache import CacheBackend
-    from ._policy import BreakerPolicy, Policy
-    from ._providers import Provider, Result
     from ._streaming import AsyncStream, Stream
+    from .breaker._breaker import Breaker, BreakerStore
+    from .breaker._core import Transition
+    from .cache._backends import CacheBackend
+    from .policy._model import BreakerPolicy, Policy
+    from .providers import Provider, Result
 
 __all__ = ["EndpointStatus", "Router"]
 
@@ -134,14 +134,14 @@ class Router:
     @classmethod
     def from_yaml(cls, path: str | os.PathLike[str], **kwargs: Any) -> Router:
         """Load and validate a YAML policy file, then build a Router on it."""
-        from ._policy import Policy
+        from .policy._model import Policy
 
         return cls(Policy.from_yaml(path), **kwargs)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], **kwargs: Any) -> Router:
         """Validate a policy given as a dict (same schema as the YAML), then build a Router."""
-        from ._policy import Policy
+        from .policy._model import Policy
 
         return cls(Policy.from_dict(data), **kwargs)
 
@@ -158,8 +158,8 @@ class Router:
 
     def _build_route(self, route: str) -> tuple[Endpoint, ...]:
         from ._attempts import Endpoint
-        from ._breaker import Breaker
-        from ._providers import make_provider
+        from .breaker._breaker import Breaker
+        from .providers import make_provider
 
         built = []
         for name in self.policy.routes[route].endpoints:
@@ -199,7 +199,7 @@ class Router:
         """The shared store for one breaker when the policy keeps state in Redis."""
         if self.policy.state.kind != "redis":
             return None  # the breaker makes its own process-local store
-        from ._redis_state import RedisBreakerStore
+        from .breaker._redis import RedisBreakerStore
 
         url = self.policy.state.url
         assert url is not None
@@ -465,7 +465,7 @@ class Router:
         if self._cache is None:
             with self._lock:
                 if self._cache is None:
-                    from ._cache import open_cache
+                    from .cache._backends import open_cache
 
                     c = self.policy.cache
                     location = c.path if c.kind == "sqlite" else c.url
@@ -517,7 +517,7 @@ class Router:
         settings = self.policy.routes[route].cache
         if settings is None:
             return None, None
-        from ._cache import cache_key
+        from .cache._backends import cache_key
 
         key = cache_key(route, messages, params)
         if settings.serve != "fresh":
@@ -573,7 +573,7 @@ class Router:
     def _cache_store(self, route: str, key: str | None, response: Response) -> None:
         if key is None:
             return
-        from ._cache import MAX_ENTRY_BYTES, CacheEntry
+        from .cache._backends import MAX_ENTRY_BYTES, CacheEntry
 
         if len(response.text.encode("utf-8")) > MAX_ENTRY_BYTES:
             return

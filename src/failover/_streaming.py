@@ -28,11 +28,11 @@ from ._attempts import (
     awith_retries,
     with_retries,
 )
-from ._breaker import Permit
 from ._errors import StreamInterrupted
 from ._events import FailedOver, emit
-from ._providers import ProviderFailure, Result
 from ._response import Response
+from .breaker._breaker import Permit
+from .providers import ProviderFailure, Result
 
 if TYPE_CHECKING:
     from ._router import Router

@@ -20,9 +20,9 @@ from .._events import (
     RetryScheduled,
     ServedFromCache,
 )
-from .._logging import LoggingListener
 from ._config import listeners_from_config
 from ._jsonl import JsonlTraceListener
+from ._logging import LoggingListener
 from ._otel import OpenTelemetryListener
 from ._prometheus import PrometheusListener
 from ._stats import EndpointStats, StatsListener

@@ -7,10 +7,10 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from .._durations import parse_duration
 from .._events import Listener
-from .._logging import LoggingListener
+from ..policy._durations import parse_duration
 from ._jsonl import JsonlTraceListener
+from ._logging import LoggingListener
 from ._otel import OpenTelemetryListener
 from ._prometheus import PrometheusListener
 from ._stats import StatsListener

@@ -19,11 +19,11 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import TextIO
 
-from ._durations import format_duration
-from ._errors import PolicyError
-from ._policy import Policy, PolicyFileNotFound, RoutePolicy
-from ._policy_fields import redact_url
-from ._version import __version__
+from .._errors import PolicyError
+from .._version import __version__
+from ..policy._durations import format_duration
+from ..policy._fields import redact_url
+from ..policy._model import Policy, PolicyFileNotFound, RoutePolicy
 
 __all__ = ["COMMANDS", "main", "policy_path"]
 
@@ -66,8 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"failover {__version__}")
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
     # The call-making commands live in their own module, which imports this one.
-    from ._cli_calls import add_complete, add_demo, add_status
-    from ._cli_simulate import add_simulate
+    from ._calls import add_complete, add_demo, add_status
+    from ._simulate import add_simulate
 
     for add in (*COMMANDS, add_complete, add_status, add_demo, add_simulate):
         add(subparsers)

@@ -12,9 +12,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ._events import AttemptFinished, BreakerStateChanged, Event, FailedOver
-from ._router import Router
-from .testing import Blackhole, FakeProvider, Ok
+from .._events import AttemptFinished, BreakerStateChanged, Event, FailedOver
+from .._router import Router
+from ..testing import Blackhole, FakeProvider, Ok
 
 __all__ = ["run"]
 

@@ -26,7 +26,7 @@ from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema
 
 from ._durations import parse_duration
-from ._policy_fields import (
+from ._fields import (
     DURATION_SCHEMA,
     Duration,
     NullableDuration,

@@ -14,9 +14,9 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from ._cli import DEFAULT_POLICY, ENV_POLICY, Subparsers, load_policy
-from ._errors import FailoverError, RequestError
-from ._response import Response
+from .._errors import FailoverError, RequestError
+from .._response import Response
+from ._main import DEFAULT_POLICY, ENV_POLICY, Subparsers, load_policy
 
 __all__ = ["add_complete", "add_demo", "add_status"]
 
@@ -82,7 +82,7 @@ def _attempt_json(attempt: Any) -> dict[str, Any]:
 
 
 def _run_complete(args: argparse.Namespace) -> int:
-    from ._router import Router
+    from .._router import Router
 
     policy = load_policy(args.config)
     if isinstance(policy, int):
@@ -145,7 +145,7 @@ def _ms(value: float | None) -> str:
 
 
 def _run_status(args: argparse.Namespace) -> int:
-    from ._router import Router
+    from .._router import Router
 
     policy = load_policy(args.config)
     if isinstance(policy, int):

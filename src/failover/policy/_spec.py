@@ -1,7 +1,7 @@
 """The policy file as written: what ``failover schema`` describes and what is validated.
 
 These models mirror the YAML one to one (partial overrides, ``defaults:``, names as
-mapping keys). :mod:`failover._policy` resolves a validated document into the public,
+mapping keys). :mod:`failover.policy._model` resolves a validated document into the public,
 merged :class:`~failover.Policy`.
 """
 
@@ -11,9 +11,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, WithJsonSchema
 
-from ._policy_fields import Duration, describe, http_url, kind, one_of
-from ._policy_sections import BreakerOverride, Frozen, RetryOverride, TimeoutOverride
-from ._policy_storage import CacheBackendPolicy, RouteCachePolicy, StateBackendPolicy
+from ._fields import Duration, describe, http_url, kind, one_of
+from ._sections import BreakerOverride, Frozen, RetryOverride, TimeoutOverride
+from ._storage import CacheBackendPolicy, RouteCachePolicy, StateBackendPolicy
 
 __all__ = ["PROVIDERS", "DefaultsSpec", "EndpointSpec", "PolicySpec", "RouteSpec"]
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from ._simulate import RunResult
-from ._simulate_scenarios import Scenario
+from ._engine import RunResult
+from ._scenarios import Scenario
 
 __all__ = ["plot"]
 

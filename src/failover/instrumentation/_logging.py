@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 
-from ._events import (
+from .._events import (
     AttemptFinished,
     BreakerStateChanged,
     DeadlineReached,

@@ -18,7 +18,7 @@ import yaml
 from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from ._errors import PolicyError, PolicyIssue
+from .._errors import PolicyError, PolicyIssue
 
 __all__ = ["KeyPath", "LoadedYaml", "load_yaml"]
 

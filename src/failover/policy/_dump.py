@@ -9,10 +9,10 @@ from __future__ import annotations
 import copy
 from typing import TYPE_CHECKING, Any
 
-from ._policy_sections import Override
+from ._sections import Override
 
 if TYPE_CHECKING:
-    from ._policy import Policy
+    from ._model import Policy
 
 __all__ = ["policy_to_dict"]
 

@@ -1,9 +1,9 @@
 """Breaker state shared across processes through Redis.
 
 Each breaker lives in one Redis hash, ``failover:{namespace}:breaker:{name}``, and every
-transition is one run of the Lua script in :mod:`failover._redis_lua`: atomic, timed by
+transition is one run of the Lua script in :mod:`failover.breaker._redis_lua`: atomic, timed by
 the Redis server's clock in milliseconds, and applying the same rules as
-:class:`~failover._breaker_core.BreakerCore`. The key's expiry is refreshed on each write
+:class:`~failover.breaker._core.BreakerCore`. The key's expiry is refreshed on each write
 (at least an hour, and ten times the longer of ``window`` and ``reset_timeout``), so
 nothing outlives a deployment.
 
@@ -15,7 +15,7 @@ trial pays two (the permit must be taken atomically); a refused call pays none, 
 for one refresh per copy lifetime. :meth:`snapshot` always reads Redis.
 
 When Redis is down or slower than ``timeout`` (50 ms by default), the store falls back
-to a process-local :class:`~failover._breaker.MemoryBreakerStore`, seeded with the last
+to a process-local :class:`~failover.breaker._breaker.MemoryBreakerStore`, seeded with the last
 state it saw, so calls neither fail nor wait more than ``timeout``. It tries Redis again
 at most once a second (one probing call, not every call), logs one WARNING on logger
 ``failover`` per change of mode, and once Redis answers the shared state wins again.
@@ -37,11 +37,11 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from .._clock import Clock
+from ..policy._fields import redact_url
+from ..policy._model import BreakerPolicy
 from ._breaker import _TO_PYBREAKER, MemoryBreakerStore
-from ._breaker_core import BreakerSnapshot, State, Transition
-from ._clock import Clock
-from ._policy import BreakerPolicy
-from ._policy_fields import redact_url
+from ._core import BreakerSnapshot, State, Transition
 from ._redis_lua import SCRIPT, Reply, parse_reply
 
 __all__ = ["RedisBreakerStore"]

@@ -15,8 +15,8 @@ import httpx2
 
 from .. import _deadline
 from .._failures import Failure, failure_from_status, status_for_error_type
-from .._policy import EndpointPolicy
 from .._response import Usage
+from ..policy._model import EndpointPolicy
 from ._base import Call, ProviderFailure, Result
 
 __all__ = ["AnthropicProvider", "classify", "to_anthropic"]

@@ -4,9 +4,9 @@ Calls arrive at a fixed rate (evenly spaced, or as a Poisson process). Each walk
 route's endpoints as the router does: ask the endpoint's breaker, send the request, retry
 per ``retry:`` with the router's own backoff and stop rules (:mod:`failover._retry`),
 fail over, give up at the deadline. The breakers are the router's own state machine
-(:class:`~failover._breaker_core.BreakerCore`, which the router's ``Breaker`` wraps in a
+(:class:`~failover.breaker._core.BreakerCore`, which the router's ``Breaker`` wraps in a
 lock and pybreaker's notifications), driven directly on the virtual clock. Outcomes
-come from a :class:`~failover._simulate_scenarios.Scenario`.
+come from a :class:`~failover.simulate._scenarios.Scenario`.
 
 It is a discrete-event simulation: each call is a generator that yields how long it
 waits (a request's latency, a backoff sleep), and one heap orders the wake-ups of every
@@ -23,12 +23,12 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from ._breaker_core import Admission, BreakerCore, State
-from ._failures import Failure
-from ._policy import RetryPolicy
-from ._retry import retry_delay, stop_reason
-from ._simulate_candidates import Candidate
-from ._simulate_scenarios import CONNECT_TIMEOUT, Scenario
+from .._failures import Failure
+from .._retry import retry_delay, stop_reason
+from ..breaker._core import Admission, BreakerCore, State
+from ..policy._model import RetryPolicy
+from ._candidates import Candidate
+from ._scenarios import CONNECT_TIMEOUT, Scenario
 
 __all__ = ["RunResult", "RunSettings", "percentile", "simulate"]
 

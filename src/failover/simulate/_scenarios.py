@@ -22,9 +22,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Final, cast, get_args
 
-from ._durations import format_duration, parse_duration
-from ._failures import Failure, FailureKind, failure_from_status
-from ._policy_fields import did_you_mean
+from .._failures import Failure, FailureKind, failure_from_status
+from ..policy._durations import format_duration, parse_duration
+from ..policy._fields import did_you_mean
 
 __all__ = [
     "CONNECT_TIMEOUT",

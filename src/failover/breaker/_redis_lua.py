@@ -1,6 +1,6 @@
 """The breaker's transitions as one Lua script, run atomically inside Redis.
 
-The script applies :class:`~failover._breaker_core.BreakerCore`'s rules, line for line,
+The script applies :class:`~failover.breaker._core.BreakerCore`'s rules, line for line,
 to a hash holding one breaker's state. Time is the Redis server's ``TIME`` in
 milliseconds, so every process judges ``reset_timeout`` and the window on one clock.
 One script with an ``op`` argument (rather than one per transition) keeps a single SHA to
@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from ._breaker_core import _BUCKETS, State, Transition
+from ._core import _BUCKETS, State, Transition
 
 __all__ = ["SCRIPT", "Reply", "parse_reply"]
 
@@ -241,7 +241,7 @@ def parse_reply(raw: str, *, rate: float | None, lease: float, forced_reason: st
 
 
 def _reason(code: str, n1: int, n2: int, rate: float | None, lease: float) -> str:
-    """The same words :class:`~failover._breaker_core.BreakerCore` uses for each move."""
+    """The same words :class:`~failover.breaker._core.BreakerCore` uses for each move."""
     if code == "reset":
         return "reset timeout elapsed"
     if code == "trial_failed":

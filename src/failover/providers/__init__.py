@@ -9,7 +9,7 @@ __all__ = ["Call", "Provider", "ProviderFailure", "Result", "make_provider"]
 
 def make_provider(endpoint: object, secrets: object = None) -> Provider:
     """Build the adapter for an endpoint's ``provider`` (imports its SDK lazily)."""
-    from .._policy import EndpointPolicy
+    from ..policy._model import EndpointPolicy
 
     assert isinstance(endpoint, EndpointPolicy)
     if endpoint.provider == "anthropic":

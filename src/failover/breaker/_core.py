@@ -21,7 +21,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
-from ._policy import BreakerPolicy
+from ..policy._model import BreakerPolicy
 
 __all__ = ["Admission", "BreakerCore", "BreakerSnapshot", "State", "Transition"]
 

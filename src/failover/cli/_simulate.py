@@ -1,7 +1,7 @@
 """``failover simulate``: compare breaker and retry settings against a failure scenario.
 
 Declared like the other subcommands (``add_simulate`` and ``_run_simulate``). The engine
-is in :mod:`failover._simulate`; this module reads the arguments, prints the table (or
+is in :mod:`failover.simulate._engine`; this module reads the arguments, prints the table (or
 JSON), draws the plot (matplotlib is imported only for ``--plot``) and shows a progress
 bar on a terminal when a run takes more than a moment.
 """
@@ -18,13 +18,13 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
-from ._cli import DEFAULT_POLICY, ENV_POLICY, Subparsers, load_policy
-from ._durations import format_duration, parse_duration
-from ._errors import RouteNotFound
-from ._policy import Policy
-from ._simulate import RunResult, RunSettings, simulate
-from ._simulate_candidates import MAX_CANDIDATES, Candidate, candidates
-from ._simulate_scenarios import SCENARIOS, Scenario, build_scenario, load_trace, parse_spec
+from .._errors import RouteNotFound
+from ..policy._durations import format_duration, parse_duration
+from ..policy._model import Policy
+from ..simulate._candidates import MAX_CANDIDATES, Candidate, candidates
+from ..simulate._engine import RunResult, RunSettings, simulate
+from ..simulate._scenarios import SCENARIOS, Scenario, build_scenario, load_trace, parse_spec
+from ._main import DEFAULT_POLICY, ENV_POLICY, Subparsers, load_policy
 
 __all__ = ["add_simulate", "format_report", "report_json"]
 
@@ -147,7 +147,7 @@ def _run_simulate(args: argparse.Namespace) -> int:
           file=err)  # fmt: skip
     if not args.plot:
         return 0
-    from ._simulate_plot import plot
+    from ..simulate._plot import plot
 
     try:
         plot(results, scenario, args.plot)

@@ -1,8 +1,8 @@
 """The validated, frozen policy that the router consumes.
 
-Loading goes one way: YAML text (:mod:`failover._yaml`, which keeps every key's line) or a
+Loading goes one way: YAML text (:mod:`failover.policy._yaml`, which keeps every key's line) or a
 dict -> ``${VAR}`` substitution -> validation of the document as written
-(:mod:`failover._policy_spec`) -> every problem reported at once, each with file, line
+(:mod:`failover.policy._spec`) -> every problem reported at once, each with file, line
 and key path -> a :class:`Policy` with the ``defaults:`` already merged into every
 endpoint. Nothing downstream reads YAML or the environment again.
 """
@@ -17,12 +17,13 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, ConfigDict, Field, ValidationError, field_serializer
 
-from ._errors import PolicyError, PolicyIssue, RouteNotFound
-from ._policy_dump import policy_to_dict
-from ._policy_env import expand_env
-from ._policy_fields import did_you_mean, kind
-from ._policy_issues import Located, cross_check, to_issues, translate
-from ._policy_sections import (
+from .._errors import PolicyError, PolicyIssue, RouteNotFound
+from ._dump import policy_to_dict
+from ._env import expand_env
+from ._fields import did_you_mean, kind
+from ._issues import Located, cross_check, to_issues, translate
+from ._secret import Secret
+from ._sections import (
     BackoffOverride,
     BackoffPolicy,
     BreakerOverride,
@@ -34,9 +35,8 @@ from ._policy_sections import (
     TimeoutPolicy,
     merge,
 )
-from ._policy_spec import PolicySpec
-from ._policy_storage import CacheBackendPolicy, RouteCachePolicy, StateBackendPolicy
-from ._secret import Secret
+from ._spec import PolicySpec
+from ._storage import CacheBackendPolicy, RouteCachePolicy, StateBackendPolicy
 from ._yaml import KeyPath, load_yaml
 
 __all__ = [

@@ -16,8 +16,9 @@ from typing import Any, Final
 
 from pydantic import BaseModel, ValidationError
 
-from ._durations import parse_duration
-from ._policy import (
+from ..policy._durations import parse_duration
+from ..policy._fields import did_you_mean
+from ..policy._model import (
     BackoffPolicy,
     BreakerOverride,
     BreakerPolicy,
@@ -27,8 +28,7 @@ from ._policy import (
     TimeoutOverride,
     TimeoutPolicy,
 )
-from ._policy_fields import did_you_mean
-from ._policy_sections import Override, merge
+from ..policy._sections import Override, merge
 
 __all__ = ["MAX_CANDIDATES", "Candidate", "EndpointSettings", "candidates"]
 

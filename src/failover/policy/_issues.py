@@ -15,9 +15,9 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic_core import ErrorDetails
 
-from ._errors import PolicyIssue
-from ._policy_fields import describe, did_you_mean, kind
-from ._policy_spec import PolicySpec
+from .._errors import PolicyIssue
+from ._fields import describe, did_you_mean, kind
+from ._spec import PolicySpec
 from ._yaml import KeyPath
 
 __all__ = ["Located", "cross_check", "line_for", "to_issues", "translate"]
@@ -153,7 +153,7 @@ def cross_check(data: Mapping[Any, Any]) -> list[Located]:
                 )
     observability = data.get("observability")
     if isinstance(observability, Mapping):
-        from .instrumentation._config import config_problems
+        from ..instrumentation._config import config_problems
 
         problems.extend(
             (("observability", *path), message) for path, message in config_problems(observability)

@@ -13,8 +13,8 @@ from urllib.parse import urlsplit
 
 from pydantic import BeforeValidator, Field, WithJsonSchema
 
-from ._policy_fields import Duration, describe, integer, one_of, redact_url
-from ._policy_sections import Frozen
+from ._fields import Duration, describe, integer, one_of, redact_url
+from ._sections import Frozen
 
 __all__ = ["CacheBackendPolicy", "RouteCachePolicy", "StateBackendPolicy", "parse_backend"]
 

@@ -20,8 +20,8 @@ from typing import Any, TypeVar
 
 from .. import _deadline
 from .._failures import Failure, failure_from_status, status_for_error_type
-from .._policy import EndpointPolicy
 from .._response import Usage
+from ..policy._model import EndpointPolicy
 from ._base import Call, ProviderFailure, Result
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")

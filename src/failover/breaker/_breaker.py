@@ -7,7 +7,7 @@ times ``reset_timeout`` with ``datetime.now()``. So calls never go through
 ``CircuitBreaker.call()``. Instead a call asks :meth:`Breaker.acquire` for a
 :class:`Permit` (no lock is held while the request runs), and reports back through it.
 The transitions themselves run in a store (a ``pybreaker.CircuitBreakerStorage``) that
-applies :class:`~failover._breaker_core.BreakerCore`'s rules atomically, with time from an
+applies :class:`~failover.breaker._core.BreakerCore`'s rules atomically, with time from an
 injected clock. Each transition is then announced through pybreaker's own state objects,
 so any ``pybreaker.CircuitBreakerListener`` works unchanged.
 
@@ -25,9 +25,9 @@ from typing import Any, Protocol, cast
 
 import pybreaker
 
-from ._breaker_core import BreakerCore, BreakerSnapshot, State, Transition
-from ._clock import Clock
-from ._policy import BreakerPolicy
+from .._clock import Clock
+from ..policy._model import BreakerPolicy
+from ._core import BreakerCore, BreakerSnapshot, State, Transition
 
 __all__ = ["Breaker", "BreakerStore", "MemoryBreakerStore", "Permit"]
 

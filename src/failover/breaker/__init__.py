@@ -1,0 +1,1 @@
+"""Circuit breakers: one state machine (the core), kept in memory or in Redis."""

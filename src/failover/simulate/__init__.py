@@ -1,0 +1,1 @@
+"""``failover simulate``: the router's own decisions run in virtual time."""
