@@ -149,9 +149,9 @@ def quiet_litellm() -> None:
 def stub_provider() -> Any:
     """A provider that answers at once without I/O: the router's own code, timed alone."""
     from failover._response import Usage
-    from failover.providers import Result
+    from failover.providers import ProviderResult
 
-    result = Result(text="hi", model="m", usage=Usage(1, 2))
+    result = ProviderResult(text="hi", model="m", usage=Usage(1, 2))
 
     class Stub:
         name = "anthropic"

@@ -159,7 +159,7 @@ def ratios(figures: dict[str, dict[str, float]], side: str, base: str) -> dict[s
 
 
 def anthropic_side(url: str, quick: bool) -> dict[str, Any]:
-    from failover.providers import Call
+    from failover.providers import ProviderRequest
 
     client = anthropic_client(url)
     pol = policy(primary=anthropic_endpoint(url))
@@ -168,7 +168,9 @@ def anthropic_side(url: str, quick: bool) -> dict[str, Any]:
     endpoint = bare._endpoints("chat")[0]
     timed = endpoint.provider = TimedProvider(endpoint.provider)
     adapter = Router.from_dict(pol, listeners=[])._endpoints("chat")[0].provider
-    call = Call(messages=MSG, params={"max_tokens": 64}, connect_timeout=3.0, read_timeout=60.0)
+    call = ProviderRequest(
+        messages=MSG, params={"max_tokens": 64}, connect_timeout=3.0, read_timeout=60.0
+    )
     sides: dict[str, Callable[[], object]] = {
         "direct SDK": lambda: client.messages.create(
             model="claude-bench", messages=MSG, max_tokens=64
@@ -229,7 +231,7 @@ def breakdown(url: str, quick: bool) -> dict[str, Any]:
     from failover._events import AttemptFinished, AttemptStarted, CallFinished, CallStarted
     from failover._response import Attempt, Response, Usage
     from failover.instrumentation import StatsListener
-    from failover.providers import Call
+    from failover.providers import ProviderRequest
 
     pol = policy(primary=anthropic_endpoint(url))
     stubbed = {}
@@ -322,7 +324,7 @@ def breakdown(url: str, quick: bool) -> dict[str, Any]:
             "chat", "primary", "ok", 0.1, 1, call_id=1, model="m", provider="anthropic"
         ),
         "Attempt(...)": lambda: Attempt("primary", "ok", latency=0.1, retry=0),
-        "Call(...)": lambda: Call(MSG, {}, 3.0, 60.0, 30.0),
+        "ProviderRequest(...)": lambda: ProviderRequest(MSG, {}, 3.0, 60.0, 30.0),
         "AttemptStarted(...)": lambda: AttemptStarted(
             "chat", "primary", "m", 0, 1, 60.0, 0.1, "anthropic", False
         ),

@@ -21,7 +21,7 @@ from ._response import Attempt
 from ._retry import retry_delay, stop_reason
 from .breaker._breaker import Breaker, Permit
 from .policy._model import RetryPolicy, TimeoutPolicy
-from .providers import Call, Provider, ProviderFailure, Result
+from .providers import Provider, ProviderFailure, ProviderRequest, ProviderResult
 
 __all__ = [
     "AttemptFailed",
@@ -56,10 +56,10 @@ def _prepare(
     params: Mapping[str, Any],
     retry: int,
     permit: Permit,
-) -> Call:
+) -> ProviderRequest:
     remaining = state.remaining()
     merged = {**ep.params, **params} if ep.params else params
-    call = Call(
+    call = ProviderRequest(
         messages=messages,
         params=merged,
         connect_timeout=min(ep.timeout.connect, remaining),
@@ -119,7 +119,7 @@ def _failed(
     err: ProviderFailure,
     t0: float,
     retry: int,
-    call: Call,
+    call: ProviderRequest,
 ) -> AttemptFailed:
     failure = err.failure
     if failure.kind == "timeout" and state.remaining() <= 0.001:
@@ -158,8 +158,8 @@ def _failed(
 
 
 def _succeeded(
-    ep: Endpoint, state: CallState, permit: Permit, result: Result, t0: float, retry: int
-) -> Result:
+    ep: Endpoint, state: CallState, permit: Permit, result: ProviderResult, t0: float, retry: int
+) -> ProviderResult:
     latency = state.clock.monotonic() - t0
     permit.success(latency)
     state.attempts.append(Attempt(ep.name, "ok", latency=latency, retry=retry))
@@ -285,11 +285,13 @@ async def awith_retries(ep: Endpoint, state: CallState, attempt: Callable[[], Aw
     return result
 
 
-def call_sync(ep: Endpoint, state: CallState, messages: Any, params: Mapping[str, Any]) -> Result:
+def call_sync(
+    ep: Endpoint, state: CallState, messages: Any, params: Mapping[str, Any]
+) -> ProviderResult:
     """Call ``ep`` with retries; raise AttemptFailed or Skipped when it gives up."""
     retry_number = 0
 
-    def attempt() -> Result:
+    def attempt() -> ProviderResult:
         nonlocal retry_number
         retry = retry_number
         retry_number += 1
@@ -314,11 +316,11 @@ def call_sync(ep: Endpoint, state: CallState, messages: Any, params: Mapping[str
 
 async def call_async(
     ep: Endpoint, state: CallState, messages: Any, params: Mapping[str, Any]
-) -> Result:
+) -> ProviderResult:
     """The async twin of :func:`call_sync`."""
     retry_number = 0
 
-    async def attempt() -> Result:
+    async def attempt() -> ProviderResult:
         nonlocal retry_number
         retry = retry_number
         retry_number += 1

@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from .breaker._core import Transition
     from .cache._backends import CacheBackend
     from .policy._model import BreakerPolicy, Policy
-    from .providers import Provider, Result
+    from .providers import Provider, ProviderResult
 
 __all__ = ["EndpointStatus", "Router"]
 
@@ -379,7 +379,7 @@ class Router:
         )
         return out_of_time
 
-    def _respond(self, state: CallState, ep: Endpoint, result: Result) -> Response:
+    def _respond(self, state: CallState, ep: Endpoint, result: ProviderResult) -> Response:
         latency = state.elapsed()
         self._call_finished(
             state,

@@ -32,7 +32,7 @@ from ._errors import StreamInterrupted
 from ._events import FailedOver, emit
 from ._response import Response
 from .breaker._breaker import Permit
-from .providers import ProviderFailure, Result
+from .providers import ProviderFailure, ProviderResult
 
 if TYPE_CHECKING:
     from ._router import Router
@@ -46,7 +46,13 @@ class _Opened:
     __slots__ = ("call", "first", "items", "permit", "retry", "t0")
 
     def __init__(
-        self, items: Any, first: str | Result, permit: Permit, t0: float, retry: int, call: Any
+        self,
+        items: Any,
+        first: str | ProviderResult,
+        permit: Permit,
+        t0: float,
+        retry: int,
+        call: Any,
     ) -> None:
         self.items = items
         self.first = first
@@ -177,11 +183,16 @@ class _Base:
             ) from (None if last is None else last.__cause__)
 
     def _finish(
-        self, state: CallState, ep: Endpoint, opened: _Opened, result: Result, key: str | None
+        self,
+        state: CallState,
+        ep: Endpoint,
+        opened: _Opened,
+        result: ProviderResult,
+        key: str | None,
     ) -> None:
         self._opened = None
         _succeeded(ep, state, opened.permit, result, opened.t0, opened.retry)
-        whole = Result(
+        whole = ProviderResult(
             self.text, result.model, result.usage, result.stop_reason, result.request_id, result.raw
         )
         self.response = self._router._respond(state, ep, whole)
@@ -265,7 +276,7 @@ class Stream(_Base):
                     if router._stop_or_failover(state, endpoints, index, exc):
                         break
                     continue
-                item: str | Result = opened.first
+                item: str | ProviderResult = opened.first
                 try:
                     while isinstance(item, str):
                         text = self._shown(item)
@@ -283,7 +294,7 @@ class Stream(_Base):
                     if self._interrupted(state, ep, err, opened, on_interrupt, following):
                         messages = _continuation(self._messages, self.text)
                         continue
-                assert isinstance(item, Result)  # the loop above ends on the final Result
+                assert isinstance(item, ProviderResult)  # the loop ends on the final result
                 self._finish(state, ep, opened, item, key)
                 return
         finally:
@@ -377,7 +388,7 @@ class AsyncStream(_Base):
                     if router._stop_or_failover(state, endpoints, index, exc):
                         break
                     continue
-                item: str | Result = opened.first
+                item: str | ProviderResult = opened.first
                 try:
                     while isinstance(item, str):
                         text = self._shown(item)
@@ -395,7 +406,7 @@ class AsyncStream(_Base):
                     if self._interrupted(state, ep, err, opened, on_interrupt, following):
                         messages = _continuation(self._messages, self.text)
                         continue
-                assert isinstance(item, Result)  # the loop above ends on the final Result
+                assert isinstance(item, ProviderResult)  # the loop ends on the final result
                 self._finish(state, ep, opened, item, key)
                 return
         finally:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from ._base import Call, Provider, ProviderFailure, Result
+from ._base import Provider, ProviderFailure, ProviderRequest, ProviderResult
 
-__all__ = ["Call", "Provider", "ProviderFailure", "Result", "make_provider"]
+__all__ = ["Provider", "ProviderFailure", "ProviderRequest", "ProviderResult", "make_provider"]
 
 
 def make_provider(endpoint: object, secrets: object = None) -> Provider:

@@ -17,7 +17,7 @@ from .. import _deadline
 from .._failures import Failure, failure_from_status, status_for_error_type
 from .._response import Usage
 from ..policy._model import EndpointPolicy
-from ._base import Call, ProviderFailure, Result
+from ._base import ProviderFailure, ProviderRequest, ProviderResult
 
 __all__ = ["AnthropicProvider", "classify", "to_anthropic"]
 
@@ -102,10 +102,10 @@ def _split_params(kwargs: dict[str, Any]) -> dict[str, Any]:
     return kwargs
 
 
-def _result(message: Any) -> Result:
+def _result(message: Any) -> ProviderResult:
     text = "".join(block.text for block in message.content if block.type == "text")
     usage = message.usage
-    return Result(
+    return ProviderResult(
         text=text,
         model=message.model,
         usage=Usage(usage.input_tokens or 0, usage.output_tokens or 0),
@@ -162,7 +162,7 @@ class AnthropicProvider:
             self._aclients[loop] = client
         return client
 
-    def _kwargs(self, call: Call, *, stream: bool = False) -> dict[str, Any]:
+    def _kwargs(self, call: ProviderRequest, *, stream: bool = False) -> dict[str, Any]:
         messages, kwargs = to_anthropic(call.messages, call.params)
         kwargs = _split_params(kwargs)
         kwargs["model"] = self._endpoint.model
@@ -178,7 +178,7 @@ class AnthropicProvider:
         )
         return kwargs
 
-    def complete(self, call: Call) -> Result:
+    def complete(self, call: ProviderRequest) -> ProviderResult:
         """Send the request and wait for the whole answer."""
         try:
             message = self.client().messages.create(**self._kwargs(call))
@@ -186,7 +186,7 @@ class AnthropicProvider:
             raise ProviderFailure(classify(exc)) from exc
         return _result(message)
 
-    async def acomplete(self, call: Call) -> Result:
+    async def acomplete(self, call: ProviderRequest) -> ProviderResult:
         """The async twin of :meth:`complete`."""
         try:
             message = await self.aclient().messages.create(**self._kwargs(call))
@@ -194,7 +194,7 @@ class AnthropicProvider:
             raise ProviderFailure(classify(exc)) from exc
         return _result(message)
 
-    def stream(self, call: Call) -> Iterator[str | Result]:
+    def stream(self, call: ProviderRequest) -> Iterator[str | ProviderResult]:
         """Yield text deltas, then the final :class:`Result`."""
         try:
             with self.client().messages.stream(**self._kwargs(call, stream=True)) as stream:
@@ -206,7 +206,7 @@ class AnthropicProvider:
             raise ProviderFailure(classify(exc)) from exc
         yield _result(message)
 
-    async def astream(self, call: Call) -> AsyncIterator[str | Result]:
+    async def astream(self, call: ProviderRequest) -> AsyncIterator[str | ProviderResult]:
         """The async twin of :meth:`stream`."""
         try:
             async with self.aclient().messages.stream(**self._kwargs(call, stream=True)) as stream:

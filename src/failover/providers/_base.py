@@ -9,11 +9,11 @@ from typing import Any, Protocol
 from .._failures import Failure
 from .._response import Usage
 
-__all__ = ["Call", "Provider", "ProviderFailure", "Result"]
+__all__ = ["Provider", "ProviderFailure", "ProviderRequest", "ProviderResult"]
 
 
 @dataclass(frozen=True, slots=True)
-class Call:
+class ProviderRequest:
     """One request as the router hands it to a provider.
 
     Attributes:
@@ -33,7 +33,7 @@ class Call:
 
 
 @dataclass(frozen=True, slots=True)
-class Result:
+class ProviderResult:
     """What a provider returns for a completed request."""
 
     text: str
@@ -57,16 +57,16 @@ class Provider(Protocol):
 
     name: str
 
-    def complete(self, call: Call) -> Result:
+    def complete(self, call: ProviderRequest) -> ProviderResult:
         """Send the request and wait for the whole answer; raise ProviderFailure."""
 
-    async def acomplete(self, call: Call) -> Result:
+    async def acomplete(self, call: ProviderRequest) -> ProviderResult:
         """The async twin of :meth:`complete`."""
 
-    def stream(self, call: Call) -> Iterator[str | Result]:
+    def stream(self, call: ProviderRequest) -> Iterator[str | ProviderResult]:
         """Yield text deltas, then the final :class:`Result`; raise ProviderFailure."""
 
-    def astream(self, call: Call) -> AsyncIterator[str | Result]:
+    def astream(self, call: ProviderRequest) -> AsyncIterator[str | ProviderResult]:
         """The async twin of :meth:`stream`."""
 
     def close(self) -> None:

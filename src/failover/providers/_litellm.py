@@ -22,7 +22,7 @@ from .. import _deadline
 from .._failures import Failure, failure_from_status, status_for_error_type
 from .._response import Usage
 from ..policy._model import EndpointPolicy
-from ._base import Call, ProviderFailure, Result
+from ._base import ProviderFailure, ProviderRequest, ProviderResult
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 import litellm
@@ -152,11 +152,11 @@ def _no_response(exc: BaseException) -> bool:
     return False
 
 
-def _result(response: Any) -> Result:
+def _result(response: Any) -> ProviderResult:
     choice = response.choices[0]
     text = choice.message.content or ""
     usage = getattr(response, "usage", None)
-    return Result(
+    return ProviderResult(
         text=text,
         model=str(response.model),
         usage=Usage(
@@ -177,7 +177,7 @@ class LiteLLMProvider:
     def __init__(self, endpoint: EndpointPolicy) -> None:
         self._endpoint = endpoint
 
-    def _kwargs(self, call: Call, *, stream: bool = False) -> dict[str, Any]:
+    def _kwargs(self, call: ProviderRequest, *, stream: bool = False) -> dict[str, Any]:
         ep = self._endpoint
         kwargs: dict[str, Any] = dict(call.params)
         kwargs.update(
@@ -198,7 +198,7 @@ class LiteLLMProvider:
             kwargs["api_base"] = ep.base_url
         return kwargs
 
-    def complete(self, call: Call) -> Result:
+    def complete(self, call: ProviderRequest) -> ProviderResult:
         """Send the request and wait for the whole answer, within the call's deadline."""
         try:
             response = _bounded(functools.partial(litellm.completion, **self._kwargs(call)))
@@ -208,7 +208,7 @@ class LiteLLMProvider:
             raise ProviderFailure(classify(exc)) from exc
         return _result(response)
 
-    async def acomplete(self, call: Call) -> Result:
+    async def acomplete(self, call: ProviderRequest) -> ProviderResult:
         """The async twin of :meth:`complete`."""
         try:
             response = await _abounded(litellm.acompletion(**self._kwargs(call)))
@@ -218,7 +218,7 @@ class LiteLLMProvider:
             raise ProviderFailure(classify(exc)) from exc
         return _result(response)
 
-    def stream(self, call: Call) -> Iterator[str | Result]:
+    def stream(self, call: ProviderRequest) -> Iterator[str | ProviderResult]:
         """Yield text deltas, then the final :class:`Result`.
 
         Each step (the request, then every chunk) is bounded by the router's current
@@ -240,7 +240,7 @@ class LiteLLMProvider:
             raise ProviderFailure(classify(exc)) from exc
         yield _result(final)
 
-    async def astream(self, call: Call) -> AsyncIterator[str | Result]:
+    async def astream(self, call: ProviderRequest) -> AsyncIterator[str | ProviderResult]:
         """The async twin of :meth:`stream`."""
         chunks: list[Any] = []
         try:
