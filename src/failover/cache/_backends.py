@@ -17,7 +17,7 @@ import sqlite3
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
@@ -96,10 +96,16 @@ class CacheBackend(Protocol):
 
 
 class MemoryCache:
-    """A bounded, thread-safe LRU in this process."""
+    """A bounded, thread-safe LRU in this process.
 
-    def __init__(self, max_entries: int = 10_000) -> None:
+    Args:
+        max_entries: the most entries kept; the least recently used go first.
+        now: the wall clock (Unix seconds) that expiry is measured on.
+    """
+
+    def __init__(self, max_entries: int = 10_000, now: Callable[[], float] = time.time) -> None:
         self._max = max_entries
+        self._now = now
         self._data: OrderedDict[str, tuple[CacheEntry, float]] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -109,7 +115,7 @@ class MemoryCache:
             if item is None:
                 return None
             entry, expires = item
-            if time.time() >= expires:
+            if self._now() >= expires:
                 del self._data[key]
                 return None
             self._data.move_to_end(key)
@@ -247,12 +253,18 @@ class RedisCache:
         self._redis.close()
 
 
-def open_cache(kind: str, location: str | None, max_entries: int, namespace: str) -> CacheBackend:
-    """The backend a policy's ``cache.backend`` names."""
+def open_cache(
+    kind: str,
+    location: str | None,
+    max_entries: int,
+    namespace: str,
+    now: Callable[[], float] = time.time,
+) -> CacheBackend:
+    """The backend a policy's ``cache.backend`` names (``now``: the memory backend's clock)."""
     if kind == "sqlite":
         assert location is not None
         return SQLiteCache(location, max_entries, namespace=namespace)
     if kind == "redis":
         assert location is not None
         return RedisCache(location, prefix=f"failover:{namespace}:cache:")
-    return MemoryCache(max_entries)
+    return MemoryCache(max_entries, now)
