@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-__all__ = ["Attempt", "Outcome", "Response", "Usage"]
+__all__ = ["Attempt", "Outcome", "Response", "Thinking", "ToolCall", "Usage"]
 
 Outcome = Literal["ok", "error", "skipped"]
 
@@ -49,10 +50,69 @@ class Attempt:
 
 @dataclass(frozen=True, slots=True)
 class Usage:
-    """Token counts reported by the provider (0 when it reported none)."""
+    """Token counts as the provider reported them; ``None`` where it reported nothing.
 
-    input_tokens: int = 0
-    output_tokens: int = 0
+    ``input_tokens`` is counted the same way on every provider: it includes the tokens
+    read from and written to the provider's prompt cache (Anthropic reports those apart
+    from its ``input_tokens``; OpenAI's ``prompt_tokens`` already holds them).
+
+    Attributes:
+        input_tokens: prompt tokens, cache reads and writes included.
+        output_tokens: generated tokens (reasoning tokens included).
+        cache_read_tokens: prompt tokens served from the provider's cache.
+        cache_write_tokens: prompt tokens written to the provider's cache.
+        reasoning_tokens: generated tokens spent on reasoning, where reported apart.
+    """
+
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cache_read_tokens: int | None = None
+    cache_write_tokens: int | None = None
+    reasoning_tokens: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCall:
+    """One tool call in an answer, in the same shape from every provider.
+
+    Attributes:
+        id: the provider's id for the call (``toolu_...``, ``call_...``), passed back
+            unchanged with the tool's result, to either provider.
+        name: the tool's name.
+        arguments: the arguments, parsed from JSON.
+    """
+
+    id: str
+    name: str
+    arguments: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Thinking:
+    """A reasoning block from the answer, kept so it can be replayed to its own provider.
+
+    Attributes:
+        text: the reasoning text (empty for a redacted block).
+        signature: the provider's signature over it; ``None`` when unsigned.
+        provider: who produced it (``"anthropic"``...); signed thinking is replayed
+            only to that provider and dropped for the others.
+        redacted: the opaque ``data`` of a redacted block, ``None`` otherwise.
+    """
+
+    text: str
+    signature: str | None = None
+    provider: str = "anthropic"
+    redacted: str | None = None
+
+    def block(self) -> dict[str, Any]:
+        """The block in the ``thinking_blocks`` shape the request parser accepts."""
+        if self.redacted is not None:
+            return {"type": "redacted_thinking", "data": self.redacted, "provider": self.provider}
+        block: dict[str, Any] = {"type": "thinking", "thinking": self.text}
+        if self.signature is not None:
+            block["signature"] = self.signature
+        block["provider"] = self.provider
+        return block
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +133,10 @@ class Response:
         stop_reason: why generation stopped, as the provider said (``"end_turn"``,
             ``"max_tokens"``, ``"stop"``...).
         raw: the provider's own response object, ``None`` when from the cache.
+        tool_calls: the tool calls the answer asks for, in order.
+        finish_reason: why generation stopped, normalized: ``"stop"``, ``"length"``,
+            ``"tool_calls"``, ``"content_filter"`` or ``"other"``.
+        thinking: the answer's reasoning blocks (with signature and provider).
     """
 
     text: str
@@ -86,3 +150,27 @@ class Response:
     from_cache: bool = False
     cache_age: float | None = None
     raw: Any = field(default=None, repr=False, compare=False)
+    tool_calls: tuple[ToolCall, ...] = ()
+    finish_reason: str | None = None
+    thinking: tuple[Thinking, ...] = field(default=(), repr=False)
+
+    @property
+    def message(self) -> dict[str, Any]:
+        """The answer as an OpenAI-format assistant message, ready to append to ``messages``.
+
+        Signed thinking travels in ``thinking_blocks`` (LiteLLM's name for it) so the
+        next turn can replay it to the provider that signed it.
+        """
+        message: dict[str, Any] = {"role": "assistant", "content": self.text or None}
+        if self.tool_calls:
+            message["tool_calls"] = [
+                {
+                    "id": call.id,
+                    "type": "function",
+                    "function": {"name": call.name, "arguments": json.dumps(call.arguments)},
+                }
+                for call in self.tool_calls
+            ]
+        if self.thinking:
+            message["thinking_blocks"] = [block.block() for block in self.thinking]
+        return message
