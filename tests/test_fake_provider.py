@@ -120,14 +120,21 @@ def test_public_surface() -> None:
         "Blackhole",
         "CapturedRequest",
         "CutStream",
+        "Echo",
         "FakeProvider",
+        "FakeToolCall",
         "Latency",
+        "MalformedEvent",
+        "MalformedStream",
         "Mode",
         "Ok",
+        "Reply",
         "Reset",
+        "SchemaProblem",
         "Status",
         "StreamError",
         "Trickle",
+        "request_problem",
     ]
 
 

@@ -8,7 +8,10 @@ from ._fake import CapturedRequest, FakeProvider
 from ._modes import (
     Blackhole,
     CutStream,
+    Echo,
     Latency,
+    MalformedEvent,
+    MalformedStream,
     Mode,
     Ok,
     Reset,
@@ -16,17 +19,26 @@ from ._modes import (
     StreamError,
     Trickle,
 )
+from ._reply import FakeToolCall, Reply
+from ._schema import SchemaProblem, request_problem
 
 __all__ = [
     "Blackhole",
     "CapturedRequest",
     "CutStream",
+    "Echo",
     "FakeProvider",
+    "FakeToolCall",
     "Latency",
+    "MalformedEvent",
+    "MalformedStream",
     "Mode",
     "Ok",
+    "Reply",
     "Reset",
+    "SchemaProblem",
     "Status",
     "StreamError",
     "Trickle",
+    "request_problem",
 ]

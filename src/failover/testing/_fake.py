@@ -17,6 +17,7 @@ from types import TracebackType
 
 from ._fake_server import CapturedRequest, FakeServer, Ticket, accept_loop
 from ._modes import Mode, Ok
+from ._reply import Reply
 
 __all__ = ["CapturedRequest", "FakeProvider"]
 
@@ -45,6 +46,11 @@ class FakeProvider:
         host: the address to listen on.
         port: the port to listen on; 0 picks a free one. After :meth:`stop`, :meth:`start`
             listens on the same port again.
+        reply: what answers contain (tool calls, thinking, cache usage...) unless an
+            ``Ok(reply=...)`` says otherwise; may be changed later through :attr:`reply`.
+        validate: answer a request body that breaks the API's documented schema with the
+            400 the real API gives (the default); ``False`` answers it anyway. Either
+            way :attr:`CapturedRequest.schema_error` says what is wrong with it.
     """
 
     def __init__(
@@ -55,9 +61,13 @@ class FakeProvider:
         mode: Mode | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
+        reply: Reply | None = None,
+        validate: bool = True,
     ) -> None:
         self.name = name
         self.text = f"Hello from {name}" if text is None else text
+        self.reply = Reply() if reply is None else reply
+        self.validate = validate
         self._host = host
         self._port = port
         self._lock = threading.Lock()
@@ -215,4 +225,11 @@ class FakeProvider:
             self._requests.append(request)
             self._seq += 1
             mode = self._script.popleft() if self._script else self._mode
-            return Ticket(mode=mode, seq=self._seq, name=self.name, text=self.text)
+            return Ticket(
+                mode=mode,
+                seq=self._seq,
+                name=self.name,
+                text=self.text,
+                reply=self.reply,
+                validate=self.validate,
+            )

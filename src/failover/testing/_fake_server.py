@@ -15,7 +15,7 @@ import struct
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -23,12 +23,30 @@ from ._fake_protocol import (
     Api,
     Wire,
     api_for_path,
+    echo_reply,
     error_reply,
+    malformed_body,
+    malformed_part,
     ok_reply,
     status_for_error_type,
     stream_error_part,
 )
-from ._modes import Blackhole, CutStream, Latency, Mode, Reset, Status, StreamError, Trickle
+from ._modes import (
+    Blackhole,
+    CutStream,
+    Echo,
+    Latency,
+    MalformedEvent,
+    MalformedStream,
+    Mode,
+    Ok,
+    Reset,
+    Status,
+    StreamError,
+    Trickle,
+)
+from ._reply import Reply
+from ._schema import SchemaProblem, request_problem
 
 __all__ = ["CapturedRequest", "FakeServer", "Ticket", "accept_loop"]
 
@@ -43,6 +61,9 @@ class CapturedRequest:
         headers: the request headers, names lowercased.
         body: the parsed JSON body; the raw text when it was not JSON, ``None`` when empty.
         received_at: ``time.monotonic()`` when the request was read.
+        schema_error: why the body breaks the API's documented schema (the message of
+            the 400 the real API would give), ``None`` when it is valid. Checked even
+            when the fake does not validate.
     """
 
     path: str
@@ -50,6 +71,7 @@ class CapturedRequest:
     headers: dict[str, str]
     body: Any
     received_at: float
+    schema_error: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +82,8 @@ class Ticket:
     seq: int
     name: str
     text: str
+    reply: Reply = field(default_factory=Reply)
+    validate: bool = True
 
 
 class FakeServer(ThreadingHTTPServer):
@@ -133,21 +157,26 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("content-length") or 0)
         raw = self.rfile.read(length) if length > 0 else b""
         body = _parse_body(raw)
+        api = api_for_path(self.path)
+        problem = request_problem(api, body) if api and isinstance(body, dict) else None
         captured = CapturedRequest(
             path=self.path,
             method=self.command,
             headers={name.lower(): value for name, value in self.headers.items()},
             body=body,
             received_at=time.monotonic(),
+            schema_error=problem.message if problem else None,
         )
         ticket = self.server.admit(captured)
         try:
-            self._apply(ticket, body)
+            self._apply(ticket, captured, problem)
         except OSError:
             # The client went away, or stop() shut the socket down under us.
             self.close_connection = True
 
-    def _apply(self, ticket: Ticket, body: Any) -> None:
+    def _apply(
+        self, ticket: Ticket, request: CapturedRequest, problem: SchemaProblem | None
+    ) -> None:
         mode = ticket.mode
         if isinstance(mode, Reset):
             self._reset()
@@ -159,14 +188,25 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             return
         api = api_for_path(self.path)
-        wire = _answer(api, ticket, body)
-        if isinstance(mode, CutStream):
+        wire = _answer(api, ticket, request, problem)
+        if not wire.head.startswith(b"HTTP/1.1 200"):
+            # Errors (a refused body, Status, Echo) go out whole whatever the mode.
+            self.wfile.write(wire.whole())
+        elif isinstance(mode, CutStream):
             self._cut(wire, mode)
         elif isinstance(mode, StreamError) and wire.streaming:
             count = max(0, min(mode.after_events, len(wire.parts) - 1))
             error = stream_error_part(api or "anthropic", mode.error_type, mode.message)
             self.wfile.write(wire.head + b"".join(wire.parts[:count]) + error + wire.tail)
             self.close_connection = True
+        elif isinstance(mode, MalformedEvent) and wire.streaming:
+            count = min(mode.after_events, len(wire.parts))
+            bad = malformed_part(api or "anthropic")
+            parts = (*wire.parts[:count], bad, *wire.parts[count:])
+            self.wfile.write(wire.head + b"".join(parts) + wire.tail)
+        elif isinstance(mode, MalformedStream) and wire.streaming:
+            bad = malformed_part(api or "anthropic") * mode.events
+            self.wfile.write(wire.head + bad + wire.tail)
         elif isinstance(mode, Trickle):
             self._trickle(wire.whole(), mode)
         else:
@@ -214,9 +254,11 @@ def _parse_body(raw: bytes) -> Any:
         return raw.decode("utf-8", "replace")
 
 
-def _answer(api: Api | None, ticket: Ticket, body: Any) -> Wire:
+def _answer(
+    api: Api | None, ticket: Ticket, request: CapturedRequest, problem: SchemaProblem | None
+) -> Wire:
     """The response a mode starts from, before any cutting or trickling."""
-    mode, seq = ticket.mode, ticket.seq
+    mode, seq, body = ticket.mode, ticket.seq, request.body
     if api is None:
         return error_reply("anthropic", 404, seq=seq, message="Not found")
     if isinstance(mode, Status):
@@ -233,13 +275,20 @@ def _answer(api: Api | None, ticket: Ticket, body: Any) -> Wire:
             message=mode.message,
             headers=headers,
         )
+    if isinstance(mode, Echo):
+        return echo_reply(api, mode.code, request.headers, body, seq=seq)
     if not isinstance(body, dict):
         return error_reply(api, 400, seq=seq, message="The request body is not valid JSON.")
-    wire = ok_reply(api, body, ticket.text, model=ticket.name, seq=seq)
-    if isinstance(mode, StreamError) and not wire.streaming:
+    if problem is not None and ticket.validate:
+        return error_reply(api, 400, seq=seq, message=problem.message, param=problem.param)
+    stream = body.get("stream") is True
+    if isinstance(mode, MalformedEvent | MalformedStream) and not stream:
+        return malformed_body(seq)
+    if isinstance(mode, StreamError) and not stream:
         status = status_for_error_type(mode.error_type)
         return error_reply(api, status, seq=seq, error_type=mode.error_type, message=mode.message)
-    return wire
+    reply = mode.reply if isinstance(mode, Ok) and mode.reply is not None else ticket.reply
+    return ok_reply(api, body, reply, text=ticket.text, model=ticket.name, seq=seq)
 
 
 def _number(value: float) -> str:

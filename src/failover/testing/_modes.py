@@ -8,10 +8,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ._reply import Reply
+
 __all__ = [
     "Blackhole",
     "CutStream",
+    "Echo",
     "Latency",
+    "MalformedEvent",
+    "MalformedStream",
     "Mode",
     "Ok",
     "Reset",
@@ -23,7 +28,14 @@ __all__ = [
 
 @dataclass(frozen=True, slots=True)
 class Ok:
-    """Answer normally."""
+    """Answer normally.
+
+    Attributes:
+        reply: what this answer contains (tool calls, thinking, cache usage...); by default
+            the fake's standing ``reply``.
+    """
+
+    reply: Reply | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,5 +146,73 @@ class Trickle:
             raise ValueError("Trickle needs interval >= 0 and chunk >= 1")
 
 
-Mode = Ok | Latency | Status | Reset | Blackhole | CutStream | StreamError | Trickle
+@dataclass(frozen=True, slots=True)
+class MalformedEvent:
+    """Answer a healthy stream with one malformed SSE event (invalid JSON) inserted.
+
+    The bad event goes after ``after_events`` good ones (``ping`` counts) and the rest of
+    the stream follows unchanged. A request that did not ask for a stream gets HTTP 200
+    with a body that is not valid JSON.
+
+    Attributes:
+        after_events: good events sent before the malformed one.
+    """
+
+    after_events: int = 1
+
+    def __post_init__(self) -> None:
+        if self.after_events < 0:
+            raise ValueError("MalformedEvent after_events must be >= 0")
+
+
+@dataclass(frozen=True, slots=True)
+class MalformedStream:
+    """Answer HTTP 200 with a stream of nothing but malformed SSE events, then end it.
+
+    A request that did not ask for a stream gets HTTP 200 with a body that is not valid
+    JSON.
+
+    Attributes:
+        events: how many malformed events to send.
+    """
+
+    events: int = 3
+
+    def __post_init__(self) -> None:
+        if self.events < 1:
+            raise ValueError("MalformedStream events must be >= 1")
+
+
+@dataclass(frozen=True, slots=True)
+class Echo:
+    """Answer an error status whose message echoes the request's credentials and prompt.
+
+    Some providers quote the API key they were given ("Incorrect API key provided:
+    sk-...") or the offending input back in an error. This mode does both, so a test can
+    check that the key and the prompt never reach an exception, a log line or a repr.
+
+    Attributes:
+        code: the HTTP status, 400-599.
+    """
+
+    code: int = 401
+
+    def __post_init__(self) -> None:
+        if not 400 <= self.code <= 599:
+            raise ValueError(f"Echo code must be 400-599, not {self.code}")
+
+
+Mode = (
+    Ok
+    | Latency
+    | Status
+    | Reset
+    | Blackhole
+    | CutStream
+    | StreamError
+    | Trickle
+    | MalformedEvent
+    | MalformedStream
+    | Echo
+)
 """Any fault mode."""
