@@ -83,7 +83,7 @@ def to_anthropic_kwargs(
     kwargs: dict[str, Any] = {
         "model": model,
         "max_tokens": params.get("max_tokens", default_max_tokens),
-        "messages": [_message(m, i) for i, m in enumerate(request.messages)],
+        "messages": _messages(request.messages),
     }
     if request.system is not None:
         kwargs["system"] = request.system
@@ -133,14 +133,16 @@ def _anonymous(user: Any) -> bool:
     return isinstance(user, str) and _IDENTIFYING.match(user) is None
 
 
-def _message(message: Message, i: int) -> Message:
-    content = message["content"]
-    if isinstance(content, str):
-        return message
-    for part in content:
-        if part["type"] not in _NATIVE:  # rare: rebuild this message only
-            return {"role": message["role"], "content": _parts(content, i)}
-    return message
+def _messages(messages: list[Message]) -> list[Message]:
+    out = list(messages)
+    for i, message in enumerate(messages):
+        content = message["content"]
+        if type(content) is not str:
+            for part in content:
+                if part["type"] not in _NATIVE:  # rare: rebuild this message only
+                    out[i] = {"role": message["role"], "content": _parts(content, i)}
+                    break
+    return out
 
 
 def _parts(content: list[Part], i: int) -> list[Part]:

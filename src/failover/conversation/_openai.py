@@ -7,9 +7,9 @@ Anthropic-only parts and server tools make the request unsupported for this endp
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+from . import _json
 from ._model import Message, Part, Request, ToolChoice, UnsupportedRequest
 
 __all__ = ["to_openai_kwargs"]
@@ -84,7 +84,7 @@ def _assistant(content: list[Part], i: int) -> dict[str, Any]:
         if kind == "text":
             texts.append(part["text"])
         elif kind == "tool_use":
-            arguments = json.dumps(part.get("input") or {})
+            arguments = _json.dumps(part.get("input") or {})
             function = {"name": part["name"], "arguments": arguments}
             calls.append({"id": part["id"], "type": "function", "function": function})
         elif kind not in ("thinking", "redacted_thinking"):

@@ -7,10 +7,10 @@ may be followed by ``resp.message`` (OpenAI-shaped) and ``role: "tool"`` results
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from . import _json
 from ._model import InvalidRequest, Message, Part, Request, Role, ToolChoice
 
 __all__ = ["parse_request"]
@@ -103,16 +103,33 @@ def _messages(messages: Sequence[Mapping[str, Any]], system: list[Any]) -> list[
             content = message.get("content")
         except (TypeError, KeyError, AttributeError):
             raise InvalidRequest(f"messages[{i}]", 'needs a "role"') from None
-        if role in ("system", "developer"):
+        # The common shapes inline: this loop runs for every message of every call.
+        if role == "tool" and type(content) is str and type(message.get("tool_call_id")) is str:
+            role = "user"
+            content = [
+                {"type": "tool_result", "tool_use_id": message["tool_call_id"], "content": content}
+            ]
+        elif (
+            role == "assistant"
+            and content is None
+            and len(message) == 3
+            and type(calls := message.get("tool_calls")) is list
+            and calls
+        ):
+            content = [_tool_call(call, i, k) for k, call in enumerate(calls)]
+        elif role in ("system", "developer"):
             if "cache_control" in message:
                 content = _marked(_text_blocks(content, f"messages[{i}].content"), message)
             system.append(content)
             continue
-        role, content = _turn(role, content, message, i)
-        if not content and role == "assistant":  # said nothing: Anthropic rejects it empty
-            continue
-        if "cache_control" in message:  # LiteLLM's message-level marker: on the last part
-            content = _marked(content, message)
+        elif type(content) is not str or len(message) > 2:
+            role, content = _turn(role, content, message, i)
+            if not content and role == "assistant":  # said nothing: Anthropic rejects it empty
+                continue
+            if "cache_control" in message:  # LiteLLM's message-level marker: on the last part
+                content = _marked(content, message)
+        elif role not in ("user", "assistant"):
+            raise InvalidRequest(f"messages[{i}].role", f"unknown role {role!r}")
         if out and out[-1]["role"] == role:
             previous = out[-1]["content"]
             out[-1] = {"role": role, "content": _as_blocks(previous) + _as_blocks(content)}
@@ -281,22 +298,23 @@ def _assistant(message: Mapping[str, Any], i: int) -> str | list[Part]:
     content = message.get("content")
     thinking = message.get("thinking_blocks")
     calls = message.get("tool_calls")
-    if not thinking and not calls and (isinstance(content, str) or content is None):
+    if not thinking and not calls and (type(content) is str or content is None):
         return content or ""
     parts: list[Part] = []
     if thinking:
         parts.extend(_thinking_blocks(thinking, f"messages[{i}].thinking_blocks"))
-    if isinstance(content, str):
+    if content is None:
+        pass
+    elif type(content) is str:
         if content:
             parts.append({"type": "text", "text": content})
-    elif content is not None:
+    else:
         parts.extend(_assistant_parts(content, f"messages[{i}].content"))
     if calls:
-        if not isinstance(calls, Sequence):
+        if type(calls) is not list and not isinstance(calls, Sequence):
             raise InvalidRequest(f"messages[{i}].tool_calls", "must be a list")
-        parts.extend(
-            _tool_call(call, f"messages[{i}].tool_calls[{k}]") for k, call in enumerate(calls)
-        )
+        for k, call in enumerate(calls):
+            parts.append(_tool_call(call, i, k))
     return parts
 
 
@@ -337,20 +355,23 @@ def _assistant_parts(content: Any, where: str) -> list[Part]:
     return parts
 
 
-def _tool_call(call: Any, where: str) -> Part:
+def _tool_call(call: Any, i: int, k: int) -> Part:
     try:
         function = call["function"]
         call_id, name = call["id"], function["name"]
         arguments = function.get("arguments") or "{}"
     except (TypeError, KeyError, AttributeError):
+        where = f"messages[{i}].tool_calls[{k}]"
         raise InvalidRequest(where, "needs id, function.name and function.arguments") from None
     if isinstance(arguments, str):
         try:
-            arguments = json.loads(arguments)
+            arguments = _json.loads(arguments)
         except ValueError:
-            raise InvalidRequest(f"{where}.function.arguments", "not valid JSON") from None
+            where = f"messages[{i}].tool_calls[{k}].function.arguments"
+            raise InvalidRequest(where, "not valid JSON") from None
     if not isinstance(arguments, dict):
-        raise InvalidRequest(f"{where}.function.arguments", "must be a JSON object")
+        where = f"messages[{i}].tool_calls[{k}].function.arguments"
+        raise InvalidRequest(where, "must be a JSON object")
     return {"type": "tool_use", "id": call_id, "name": name, "input": arguments}
 
 
