@@ -1,56 +1,58 @@
 """Breaker state shared across processes through Redis.
 
-Each breaker lives in one Redis hash, ``failover:{namespace}:breaker:{name}``, and every
-transition is one run of the Lua script in :mod:`failover.breaker._redis_lua`: atomic, timed by
-the Redis server's clock in milliseconds, and applying the same rules as
+Each breaker lives in one Redis hash (its key from :func:`~failover.breaker._keys.breaker_key`)
+and every transition is one run of the Lua script ``breaker.lua``: atomic, timed by the
+Redis server's clock in milliseconds, and applying the same rules as
 :class:`~failover.breaker._core.BreakerCore`. The key's expiry is refreshed on each write
 (at least an hour, and ten times the longer of ``window`` and ``reset_timeout``), so
 nothing outlives a deployment.
 
-The hot path costs at most one round trip per call. Every script reply refreshes a
-short-lived local copy of the state (100 ms by default), and :meth:`acquire` answers from
-it when it can: closed admits, open refuses until ``retry_at``. So a call against a
-closed breaker pays one round trip, the script that records its outcome; a half-open
-trial pays two (the permit must be taken atomically); a refused call pays none, except
-for one refresh per copy lifetime. :meth:`snapshot` always reads Redis.
+The hot path costs at most one round trip per call, and usually none. Every script reply
+refreshes a short-lived local copy of the state (100 ms by default), and :meth:`acquire`
+answers from it when it can: closed admits, open refuses until ``retry_at``. A success in
+the closed state is counted locally and sent with the store's next script run (the
+refresh of the copy, a failure, a snapshot), ahead of that run's own operation, so it
+reaches Redis within about ``local_ttl``. Failures, trials and releases go to Redis at
+once: a failure count is never held back. So a closed breaker costs one round trip per
+``local_ttl`` plus one per failure; a half-open trial pays two (its permit must be taken
+atomically); a refused call pays none, except for one refresh per copy lifetime.
+:meth:`snapshot` always reads Redis.
 
 When Redis is down or slower than ``timeout`` (50 ms by default), the store falls back
 to a process-local :class:`~failover.breaker._breaker.MemoryBreakerStore`, seeded with the last
 state it saw, so calls neither fail nor wait more than ``timeout``. It tries Redis again
 at most once a second (one probing call, not every call), logs one WARNING on logger
 ``failover`` per change of mode, and once Redis answers the shared state wins again.
+:attr:`RedisBreakerStore.shared` says which: ``"redis"`` or ``"degraded"``.
+
+:attr:`RedisBreakerStore.aio` is the same store for coroutines
+(:class:`~failover.breaker._redis_async.AsyncRedisBreakerStore`): same local copy, batch
+and fallback, with ``redis.asyncio`` for the I/O.
 
 This module imports redis and pybreaker; the router imports it only for a Redis policy.
 """
 
 from __future__ import annotations
 
-import logging
 import threading
-import time
-import weakref
 from datetime import datetime, timezone
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import pybreaker
 import redis
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 
 from .._clock import Clock
-from ..policy._fields import redact_url
 from ..policy._model import BreakerPolicy
 from ._breaker import _TO_PYBREAKER, MemoryBreakerStore
-from ._core import BreakerSnapshot, State, Transition
+from ._core import Admission, BreakerSnapshot, State, Transition
+from ._redis_connect import Mode, connection
 from ._redis_lua import SCRIPT, Reply, parse_reply
+
+if TYPE_CHECKING:
+    from ._redis_async import AsyncRedisBreakerStore
 
 __all__ = ["RedisBreakerStore"]
 
-_log = logging.getLogger("failover")
-
-# After Redis failed, one call tries it again this often (seconds of real time: this
-# paces network I/O, whatever clock the breakers run on).
-_PROBE_EVERY = 1.0
 # Keys live at least this long after their last write (seconds), and this many times the
 # longer of window and reset_timeout.
 _KEY_TTL_MIN = 3600.0
@@ -60,83 +62,12 @@ _KEY_TTL_FACTOR = 10
 # is away goes to the local store under this generation, which never matches: it counts
 # in the totals only, as the core does with any outcome from an earlier generation.
 _STALE = -1
+# Errors that mean "Redis did not answer"; the store falls back on any of them.
+REDIS_ERRORS = (redis.RedisError, OSError, TimeoutError)
 
 
 def _ms(seconds: float) -> str:
     return repr(round(seconds * 1000, 3))
-
-
-class _Connection:
-    """One Redis client per URL and timeout, shared by every store of the process.
-
-    It also holds the mode (Redis reachable or not), so that a process logs one line per
-    change of mode however many breakers it has, and probes Redis once per
-    ``_PROBE_EVERY``, not once per breaker per call.
-    """
-
-    def __init__(self, url: str, timeout: float) -> None:
-        self.url = redact_url(url)
-        # No retries inside redis-py (its default since 6.0 is three, with backoff): a retry
-        # would multiply the time a call can lose to a dead Redis, and the local fallback
-        # answers at once anyway.
-        self.client = redis.Redis.from_url(
-            url,
-            socket_timeout=timeout,
-            socket_connect_timeout=timeout,
-            retry=Retry(NoBackoff(), 0),
-            decode_responses=True,
-        )
-        self.script = self.client.register_script(SCRIPT)
-        self.healthy = True
-        self._probe_at = 0.0
-        self._lock = threading.Lock()
-
-    def claim_probe(self) -> bool:
-        """Whether this caller is the one to try Redis again now (one per interval)."""
-        now = time.monotonic()
-        with self._lock:
-            if now < self._probe_at:
-                return False
-            self._probe_at = now + _PROBE_EVERY
-            return True
-
-    def failed(self, exc: Exception) -> None:
-        """Redis did not answer: fall back, and say so if this changes the mode."""
-        with self._lock:
-            self._probe_at = time.monotonic() + _PROBE_EVERY
-            if not self.healthy:
-                return
-            self.healthy = False
-        _log.warning(
-            "failover: breaker state in Redis at %s unreachable (%s: %s); "
-            "using process-local breakers, retrying every %g s",
-            self.url,
-            type(exc).__name__,
-            exc,
-            _PROBE_EVERY,
-        )
-
-    def recovered(self) -> None:
-        """A probe got through: shared state again, said once."""
-        with self._lock:
-            if self.healthy:
-                return
-            self.healthy = True
-        _log.warning("failover: breaker state in Redis at %s reachable again; shared", self.url)
-
-
-_connections: weakref.WeakValueDictionary[tuple[str, float], _Connection] = (
-    weakref.WeakValueDictionary()
-)
-_connections_lock = threading.Lock()
-
-
-def _connection(url: str, timeout: float) -> _Connection:
-    with _connections_lock:
-        conn = _connections.get((url, timeout))
-        if conn is None:
-            conn = _connections[url, timeout] = _Connection(url, timeout)
-        return conn
 
 
 class _Copy(NamedTuple):
@@ -147,18 +78,29 @@ class _Copy(NamedTuple):
     refuse_until: float  # injected-clock reading; meaningful when open
 
 
+class _Plan(NamedTuple):
+    """One script run about to go out: its arguments, and whether it probes Redis."""
+
+    args: list[str | bytes]
+    probing: bool
+    reason: str
+
+
 class RedisBreakerStore(pybreaker.CircuitBreakerStorage):
     """One breaker's state in Redis, shared by every process and thread using the key.
 
     Args:
-        url: ``redis://host:port/db`` (or ``rediss://``).
-        namespace: the policy's namespace (``Router.namespace``).
-        name: the breaker's name (the endpoint, or ``endpoint@route``).
+        url: ``redis://host:port/db`` (or ``rediss://``, ``redis+sentinel://``,
+            ``redis+cluster://``: see :mod:`failover.breaker._redis_connect`).
+        namespace: used only when ``key`` is not given (the old key layout).
+        name: the breaker's name (the endpoint, or ``endpoint@route``), for display.
         policy: the breaker settings.
         clock: the router's clock; the local copy and snapshot times use it.
+        key: the Redis key, from :func:`~failover.breaker._keys.breaker_key`.
         timeout: seconds to wait for Redis (connect and each reply) before falling back.
-        local_ttl: seconds a script reply may answer ``acquire`` without Redis; 0 sends
-            every acquire to Redis.
+        local_ttl: seconds a script reply may answer ``acquire`` without Redis, and about
+            how long a closed-state success may wait to be sent; 0 sends every acquire
+            and every outcome to Redis.
         trial_lease: seconds after which trial permits never returned are taken back by
             reopening the breaker (a process died mid-trial).
     """
@@ -166,22 +108,23 @@ class RedisBreakerStore(pybreaker.CircuitBreakerStorage):
     def __init__(
         self,
         url: str,
-        namespace: str,
+        namespace: str | None,
         name: str,
         policy: BreakerPolicy,
         clock: Clock,
         *,
+        key: str | None = None,
         timeout: float = 0.05,
         local_ttl: float = 0.1,
         trial_lease: float = 300.0,
     ) -> None:
         super().__init__(name)
-        self.key = f"failover:{namespace}:breaker:{name}"
+        self.key = key if key is not None else f"failover:{namespace}:breaker:{name}"
         self.policy = policy
         self._clock = clock
         self._local_ttl = local_ttl
         self._lease = trial_lease
-        self._conn = _connection(url, timeout)
+        self._conn = connection(url, timeout, SCRIPT)
         ttl = max(_KEY_TTL_MIN, _KEY_TTL_FACTOR * max(policy.window, policy.reset_timeout))
         rate = policy.failure_rate
         # The policy as the script reads it: one word per setting, encoded once.
@@ -199,38 +142,37 @@ class RedisBreakerStore(pybreaker.CircuitBreakerStorage):
         ).encode()
         self._copy: _Copy | None = None
         self._copy_lock = threading.Lock()
+        # Closed-state successes not yet sent: [generation, count, count of older ones].
+        self._batch = [0, 0, 0]
+        self._batch_lock = threading.Lock()
         self._local = MemoryBreakerStore(policy, clock)
         self._local_active = False
         self._mode_lock = threading.Lock()
+        self._aio: AsyncRedisBreakerStore | None = None
+
+    @property
+    def aio(self) -> AsyncRedisBreakerStore:
+        """This store for coroutines: ``await store.aio.acquire()`` and so on."""
+        if self._aio is None:
+            from ._redis_async import AsyncRedisBreakerStore
+
+            self._aio = AsyncRedisBreakerStore(self)
+        return self._aio
 
     # --- the atomic operations the Breaker uses ---
-    def acquire(self) -> tuple[bool, bool, int, Transition | None]:
+    def acquire(self) -> Admission:
         """(admitted, trial, generation, transition): from the local copy when it can."""
-        copy = self._copy
-        if copy is not None and self._conn.healthy and not self._local_active:
-            now = self._clock.monotonic()
-            if now < copy.fresh_until:
-                state = copy.reply.state
-                if state == "closed":
-                    return True, False, copy.reply.generation, None
-                if state == "open" and now < copy.refuse_until:
-                    return False, False, copy.reply.generation, None
-        reply = self._shared("acquire")
-        if reply is None:
-            admitted, trial, generation, transition = self._local.acquire()
-            return admitted, trial, -1 - generation, transition
-        return reply.admitted, reply.trial, reply.generation, reply.transition
+        answer = self._acquire_locally()
+        if answer is not None:
+            return answer
+        return self._admission(self._shared("acquire"))
 
     def record(self, generation: int, trial: bool, failed: bool) -> Transition | None:
-        """Record one outcome in one script run; the transition it caused, if any."""
-        if generation < 0:  # given out by the local store while Redis was away
-            transition = self._local.record(-1 - generation, trial, failed)
-            return transition if self._local_active else None
+        """Record one outcome (a closed-state success is batched); the transition caused."""
+        if generation < 0 or self._batched(generation, trial, failed):
+            return self._record_locally(generation, trial, failed)
         reply = self._shared("record", str(generation), _flag(trial), _flag(failed))
-        if reply is None:
-            # Counted in the totals only: it speaks for a shared generation, not a local one.
-            return self._local.record(_STALE, trial, failed)
-        return reply.transition
+        return self._recorded(reply, trial, failed)
 
     def release(self, generation: int, trial: bool) -> None:
         """Give back a trial permit whose call ended without an outcome."""
@@ -255,7 +197,109 @@ class RedisBreakerStore(pybreaker.CircuitBreakerStorage):
         ``opened_at`` and ``retry_at`` are on the injected clock's scale, like the memory
         store's: the Redis server's times are shifted by its distance from ``now``.
         """
-        reply = self._shared("snapshot")
+        return self._snapshot_of(self._shared("snapshot"))
+
+    def flush(self) -> None:
+        """Send the batched successes now (the router calls it on ``close()``)."""
+        if self._batch[1] or self._batch[2]:
+            self._shared("snapshot")
+
+    @property
+    def current(self) -> State:
+        """The state as last seen (no round trip)."""
+        if self._local_active:
+            return self._local.current
+        copy = self._copy
+        return "closed" if copy is None else copy.reply.state
+
+    @property
+    def shared(self) -> Mode:
+        """``"redis"`` while the state comes from Redis, ``"degraded"`` on local breakers."""
+        return "redis" if self._conn.healthy and not self._local_active else "degraded"
+
+    # --- the decisions the sync and async paths share (no I/O) ---
+    def _acquire_locally(self) -> Admission | None:
+        """The answer the local copy (or the fallback) gives, ``None`` to ask Redis."""
+        copy = self._copy
+        if copy is not None and self._conn.healthy and not self._local_active:
+            now = self._clock.monotonic()
+            if now < copy.fresh_until:
+                state = copy.reply.state
+                if state == "closed":
+                    return Admission(True, False, copy.reply.generation, None)
+                if state == "open" and now < copy.refuse_until:
+                    return Admission(False, False, copy.reply.generation, None)
+        return None
+
+    def _admission(self, reply: Reply | None) -> Admission:
+        if reply is None:
+            admitted, trial, generation, transition = self._local.acquire()
+            return Admission(admitted, trial, -1 - generation, transition)
+        return Admission(reply.admitted, reply.trial, reply.generation, reply.transition)
+
+    def _batched(self, generation: int, trial: bool, failed: bool) -> bool:
+        """Count a closed-state success for the next script run, if it may wait."""
+        if trial or failed or self._local_ttl <= 0 or generation < 0:
+            return False
+        copy = self._copy
+        if copy is None or copy.reply.state != "closed" or not self._conn.healthy:
+            return False
+        with self._batch_lock:
+            batch = self._batch
+            if batch[0] != generation:
+                batch[2] += batch[1]  # older successes count in the totals only
+                batch[0], batch[1] = generation, 0
+            batch[1] += 1
+        return True
+
+    def _record_locally(self, generation: int, trial: bool, failed: bool) -> Transition | None:
+        if generation >= 0:
+            return None  # batched
+        transition = self._local.record(-1 - generation, trial, failed)
+        return transition if self._local_active else None
+
+    def _recorded(self, reply: Reply | None, trial: bool, failed: bool) -> Transition | None:
+        if reply is None:
+            # Counted in the totals only: it speaks for a shared generation, not a local one.
+            return self._local.record(_STALE, trial, failed)
+        return reply.transition
+
+    def _plan(self, op: str, extra: tuple[str, ...], reason: str) -> _Plan | None:
+        """The script's arguments, or ``None`` when Redis is away and not due a probe."""
+        conn = self._conn
+        probing = not conn.healthy
+        if probing and not conn.claim_probe():
+            self._go_local()
+            return None
+        args: list[str | bytes] = [self._policy, " ".join((op, *extra))]
+        with self._batch_lock:
+            gen, count, stale = self._batch
+            if count or stale:
+                args.append(f"{gen} {count} {stale}")
+                self._batch = [gen, 0, 0]
+        return _Plan(args, probing, reason)
+
+    def _failed(self, exc: BaseException) -> None:
+        # Batched successes of the failed run are lost to the shared totals; the local
+        # fallback does not need them (it starts from the last shared state).
+        self._conn.failed(exc)
+        self._go_local()
+
+    def _finish(self, raw: str, plan: _Plan) -> Reply:
+        conn = self._conn
+        if plan.probing:
+            conn.recovered()
+        reply = parse_reply(
+            raw, rate=self.policy.failure_rate, lease=self._lease, forced_reason=plan.reason
+        )
+        self._remember(reply)
+        # A call sent before Redis failed may still come back; only a probe's answer (or
+        # any once another store's probe succeeded) says Redis is back for this breaker.
+        if self._local_active and (plan.probing or conn.healthy):
+            reply = self._resync(reply)
+        return reply
+
+    def _snapshot_of(self, reply: Reply | None) -> BreakerSnapshot:
         if reply is None:
             return self._local.snapshot()
         opened_at = retry_at = None
@@ -275,44 +319,18 @@ class RedisBreakerStore(pybreaker.CircuitBreakerStorage):
             total_failures=reply.total_failures,
         )
 
-    @property
-    def current(self) -> State:
-        """The state as last seen (no round trip)."""
-        if self._local_active:
-            return self._local.current
-        copy = self._copy
-        return "closed" if copy is None else copy.reply.state
-
-    @property
-    def shared(self) -> bool:
-        """Whether the state comes from Redis now (``False``: process-local fallback)."""
-        return self._conn.healthy and not self._local_active
-
     # --- Redis, the local copy and the fallback ---
     def _shared(self, op: str, *extra: str, reason: str = "") -> Reply | None:
         """Run ``op`` in Redis; ``None`` when Redis is away (the caller uses the local store)."""
-        conn = self._conn
-        probing = not conn.healthy
-        if probing and not conn.claim_probe():
-            self._go_local()
+        plan = self._plan(op, extra, reason)
+        if plan is None:
             return None
         try:
-            raw = conn.script(keys=[self.key], args=[self._policy, " ".join((op, *extra))])
-        except (redis.RedisError, OSError) as exc:
-            conn.failed(exc)
-            self._go_local()
+            raw = self._conn.script(keys=[self.key], args=plan.args)
+        except REDIS_ERRORS as exc:
+            self._failed(exc)
             return None
-        if probing:
-            conn.recovered()
-        reply = parse_reply(
-            raw, rate=self.policy.failure_rate, lease=self._lease, forced_reason=reason
-        )
-        self._remember(reply)
-        # A call sent before Redis failed may still come back; only a probe's answer (or
-        # any once another store's probe succeeded) says Redis is back for this breaker.
-        if self._local_active and (probing or conn.healthy):
-            reply = self._resync(reply)
-        return reply
+        return self._finish(raw, plan)
 
     def _remember(self, reply: Reply) -> None:
         now = self._clock.monotonic()
@@ -404,8 +422,7 @@ class RedisBreakerStore(pybreaker.CircuitBreakerStorage):
         """The script stamps opening times from the Redis server's clock."""
 
     def __repr__(self) -> str:
-        mode = "shared" if self.shared else "local"
-        return f"RedisBreakerStore({self.key!r}, {self._conn.url!r}, {mode})"
+        return f"RedisBreakerStore({self.key!r}, {self._conn.url!r}, {self.shared})"
 
 
 def _flag(value: bool) -> str:

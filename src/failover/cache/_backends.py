@@ -11,6 +11,7 @@ and goes on as if the cache had missed.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import sqlite3
@@ -230,14 +231,21 @@ class SQLiteCache:
 
 
 class RedisCache:
-    """Entries in Redis under ``prefix``, each expiring on its own (``SET ... PX``)."""
+    """Entries in Redis under ``prefix``, each expiring on its own (``SET ... PX``).
+
+    ``url`` takes every form shared state does: ``redis://``, ``rediss://``,
+    ``redis+sentinel://h:p,h:p/service[/db]``, ``redis+cluster://h:p,h:p``. :meth:`aget`
+    and :meth:`aput` are the coroutine versions (``redis.asyncio`` on the running loop,
+    bounded by about twice ``timeout``), for ``acomplete`` and ``astream``: the event loop
+    never waits on Redis.
+    """
 
     def __init__(self, url: str, prefix: str = "failover:cache:", timeout: float = 0.05) -> None:
-        import redis
+        from ..breaker._redis_connect import Connection
 
-        self._redis = redis.Redis.from_url(
-            url, socket_timeout=timeout, socket_connect_timeout=timeout
-        )
+        # A connection of its own: close() must not close the breakers' clients.
+        self._conn = Connection(url, timeout)
+        self._redis = self._conn.client
         self._prefix = prefix
 
     def get(self, key: str) -> CacheEntry | None:
@@ -249,6 +257,20 @@ class RedisCache:
         if ttl_ms > 0:
             self._redis.set(self._prefix + key, entry.to_json(), px=ttl_ms)
 
+    async def aget(self, key: str) -> CacheEntry | None:
+        """As :meth:`get`, without blocking the event loop."""
+        client, _ = self._conn.aio()
+        data = await asyncio.wait_for(client.get(self._prefix + key), 2 * self._conn.timeout)
+        return None if data is None else CacheEntry.from_json(data)
+
+    async def aput(self, key: str, entry: CacheEntry, keep_for: float) -> None:
+        """As :meth:`put`, without blocking the event loop."""
+        ttl_ms = int((entry.created_at + keep_for - time.time()) * 1000)
+        if ttl_ms > 0:
+            client, _ = self._conn.aio()
+            write = client.set(self._prefix + key, entry.to_json(), px=ttl_ms)
+            await asyncio.wait_for(write, 2 * self._conn.timeout)
+
     def close(self) -> None:
         self._redis.close()
 
@@ -257,14 +279,20 @@ def open_cache(
     kind: str,
     location: str | None,
     max_entries: int,
-    namespace: str,
+    namespace: str | None,
     now: Callable[[], float] = time.time,
 ) -> CacheBackend:
-    """The backend a policy's ``cache.backend`` names (``now``: the memory backend's clock)."""
+    """The backend a policy's ``cache.backend`` names (``now``: the memory backend's clock).
+
+    ``namespace`` is the policy's ``namespace:`` (``None``: the shared default), so that
+    every version of a policy finds the answers another version cached.
+    """
     if kind == "sqlite":
         assert location is not None
-        return SQLiteCache(location, max_entries, namespace=namespace)
+        return SQLiteCache(location, max_entries, namespace=namespace or "")
     if kind == "redis":
         assert location is not None
-        return RedisCache(location, prefix=f"failover:{namespace}:cache:")
+        from ..breaker._keys import cache_prefix
+
+        return RedisCache(location, prefix=cache_prefix(namespace))
     return MemoryCache(max_entries, now)
