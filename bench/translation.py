@@ -101,6 +101,7 @@ def run(quick: bool) -> dict[str, Any]:
         # The memo of parsed arguments emptied first: a conversation seen for the first time.
         "tools20_anthropic_cold": lambda: (
             _json._parsed.clear(),
+            _json._texts.clear(),
             to_anthropic_kwargs(parse_request(tools_messages, tools_params), "claude"),
         ),
     }

@@ -122,14 +122,12 @@ def _messages(messages: Sequence[Mapping[str, Any]], system: list[Any]) -> list[
                 content = _marked(_text_blocks(content, f"messages[{i}].content"), message)
             system.append(content)
             continue
-        elif type(content) is not str or len(message) > 2:
+        elif type(content) is not str or len(message) > 2 or role not in ("user", "assistant"):
             role, content = _turn(role, content, message, i)
             if not content and role == "assistant":  # said nothing: Anthropic rejects it empty
                 continue
             if "cache_control" in message:  # LiteLLM's message-level marker: on the last part
                 content = _marked(content, message)
-        elif role not in ("user", "assistant"):
-            raise InvalidRequest(f"messages[{i}].role", f"unknown role {role!r}")
         if out and out[-1]["role"] == role:
             previous = out[-1]["content"]
             out[-1] = {"role": role, "content": _as_blocks(previous) + _as_blocks(content)}
