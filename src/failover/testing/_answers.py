@@ -60,12 +60,11 @@ def anthropic_answer(answer: Answer, *, stream: bool) -> Wire:
     """The Messages API answer: a ``message`` object, or its SSE stream."""
     headers = {"request-id": request_id(answer.seq)}
     stop_reason = answer.stop_reason or _ANTHROPIC_STOP[answer.stop]
-    usage = {
-        "input_tokens": answer.input_tokens,
-        "cache_creation_input_tokens": answer.cache_write,
-        "cache_read_input_tokens": answer.cache_read,
-        "output_tokens": answer.output_tokens,
-    }
+    usage = {"input_tokens": answer.input_tokens, "output_tokens": answer.output_tokens}
+    if answer.cache_read or answer.cache_write:
+        # Only when caching happened: the answers' byte sizes stay as tests measured them.
+        usage["cache_creation_input_tokens"] = answer.cache_write
+        usage["cache_read_input_tokens"] = answer.cache_read
     message: dict[str, Any] = {
         "id": f"msg_fake{answer.seq:012d}",
         "type": "message",
@@ -126,13 +125,20 @@ def _openai_event(data: dict[str, Any]) -> bytes:
 
 def _openai_usage(answer: Answer) -> dict[str, Any]:
     prompt = answer.input_tokens + answer.cache_read + answer.cache_write
-    return {
+    usage: dict[str, Any] = {
         "prompt_tokens": prompt,
         "completion_tokens": answer.output_tokens,
         "total_tokens": prompt + answer.output_tokens,
-        "prompt_tokens_details": {"cached_tokens": answer.cache_read, "audio_tokens": 0},
-        "completion_tokens_details": {"reasoning_tokens": len(answer.thinking), "audio_tokens": 0},
     }
+    # The details only when there is something to report: byte sizes stay as they were.
+    if answer.cache_read or answer.cache_write:
+        usage["prompt_tokens_details"] = {"cached_tokens": answer.cache_read, "audio_tokens": 0}
+    if answer.thinking:
+        usage["completion_tokens_details"] = {
+            "reasoning_tokens": len(answer.thinking),
+            "audio_tokens": 0,
+        }
+    return usage
 
 
 def _openai_call(call: PlannedCall) -> dict[str, Any]:
