@@ -135,7 +135,7 @@ INVALID_ANTHROPIC = {
     ),
     "tool_use in user": (
         anthropic_body(messages=[{"role": "user", "content": [TOOL_USE]}]),
-        "user",
+        "only appear in assistant messages",
     ),
     "tool_use input a string": (
         anthropic_body(
