@@ -20,9 +20,14 @@ import failover.testing
 from failover.testing import (
     Blackhole,
     CutStream,
+    Echo,
     FakeProvider,
+    FakeToolCall,
     Latency,
+    MalformedEvent,
+    MalformedStream,
     Ok,
+    Reply,
     Reset,
     Status,
     StreamError,
@@ -622,3 +627,266 @@ def test_no_nagle_stall(client: anthropic.Anthropic) -> None:
         create(client)
         timings.append(time.perf_counter() - started)
     assert statistics.median(timings) < 0.03
+
+
+# -- scripted replies: tool calls, thinking, cache usage, media ----------------------------
+
+WEATHER = Reply(
+    text="Let me check.",
+    tool_calls=[
+        ("get_weather", {"city": "Paris", "units": "celsius"}),
+        FakeToolCall("noop", id="t2"),
+    ],
+    thinking="The user wants the weather",
+    signature="sig-123",
+    cache_read_tokens=100,
+    cache_write_tokens=20,
+)
+TOOL_ARGS = {"city": "Paris", "units": "celsius"}
+
+
+def sse_events(data: bytes) -> list[tuple[str | None, Any]]:
+    """(event name, parsed data) for each SSE event; the data is raw text when not JSON."""
+    events: list[tuple[str | None, Any]] = []
+    for block in data.decode().split("\n\n"):
+        lines = dict(line.split(": ", 1) for line in block.splitlines() if ": " in line)
+        if "data" in lines:
+            try:
+                events.append((lines.get("event"), json.loads(lines["data"])))
+            except ValueError:
+                events.append((lines.get("event"), lines["data"]))
+    return events
+
+
+def stream_body(**extra: Any) -> bytes:
+    return json.dumps(
+        {"model": "m", "max_tokens": 2000, "messages": MESSAGES, "stream": True, **extra}
+    ).encode()
+
+
+def test_anthropic_reply_with_tool_calls_and_thinking(
+    fake: FakeProvider, client: anthropic.Anthropic
+) -> None:
+    """The SDK parses thinking (with signature), text, tool_use blocks and cache usage from JSON."""
+    fake.reply = WEATHER
+    message = create(client, max_tokens=2000)
+    assert message.stop_reason == "tool_use"
+    assert [b.type for b in message.content] == ["thinking", "text", "tool_use", "tool_use"]
+    assert (message.content[0].thinking, message.content[0].signature) == (
+        "The user wants the weather",
+        "sig-123",
+    )
+    assert message.content[2].input == TOOL_ARGS
+    assert message.content[2].id.startswith("toolu_")
+    assert (message.content[3].id, message.content[3].input) == ("t2", {})
+    usage = message.usage
+    assert (
+        usage.input_tokens,
+        usage.cache_read_input_tokens,
+        usage.cache_creation_input_tokens,
+    ) == (4, 100, 20)
+    assert usage.output_tokens == 3 + 5 + 2  # text words, thinking words, one per call
+
+
+def test_anthropic_stream_with_tool_calls_and_thinking(
+    fake: FakeProvider, client: anthropic.Anthropic
+) -> None:
+    """The SDK's stream accumulator rebuilds the message from thinking/signature/JSON deltas."""
+    fake.reply = WEATHER
+    with client.messages.stream(model="m", max_tokens=2000, messages=MESSAGES) as stream:
+        deltas = [e.delta.type for e in stream if e.type == "content_block_delta"]
+        message = stream.get_final_message()
+    assert set(deltas) == {"thinking_delta", "signature_delta", "text_delta", "input_json_delta"}
+    assert [b.type for b in message.content] == ["thinking", "text", "tool_use", "tool_use"]
+    assert message.content[0].signature == "sig-123"
+    assert message.content[2].input == TOOL_ARGS
+    assert message.stop_reason == "tool_use"
+    assert (message.usage.cache_read_input_tokens, message.usage.cache_creation_input_tokens) == (
+        100,
+        20,
+    )
+
+
+def test_anthropic_tool_stream_wire_sequence(fake: FakeProvider) -> None:
+    """Each block is start / deltas / stop in order; the tool block starts with empty input."""
+    fake.reply = Reply(text="", tool_calls=[("f", {"a": 1})])
+    _, _, data = raw_post(fake, "/v1/messages", stream_body())
+    events = sse_events(data)
+    assert [name for name, _ in events] == [
+        "message_start",
+        "content_block_start",
+        "ping",
+        "content_block_delta",
+        "content_block_delta",
+        "content_block_stop",
+        "message_delta",
+        "message_stop",
+    ]
+    assert events[1][1]["content_block"] == {
+        "type": "tool_use",
+        "id": "toolu_fake00000100",
+        "name": "f",
+        "input": {},
+    }
+    assert [e[1]["delta"]["partial_json"] for e in events[3:5]] == ["", '{"a":1}']
+    assert events[-2][1]["delta"]["stop_reason"] == "tool_use"
+
+
+def test_litellm_reply_with_tool_calls_and_reasoning(litellm: Any, fake: FakeProvider) -> None:
+    """LiteLLM parses tool_calls (arguments a JSON string), reasoning_content and cached tokens."""
+    fake.reply = WEATHER
+    resp = llm(litellm, fake)
+    message = resp.choices[0].message
+    assert resp.choices[0].finish_reason == "tool_calls"
+    assert message.content == "Let me check."
+    assert [(c.function.name, json.loads(c.function.arguments)) for c in message.tool_calls] == [
+        ("get_weather", TOOL_ARGS),
+        ("noop", {}),
+    ]
+    assert message.tool_calls[0].id.startswith("call_")
+    assert message.reasoning_content == "The user wants the weather"
+    assert resp.usage.prompt_tokens == 6 + 100 + 20
+    assert resp.usage.prompt_tokens_details.cached_tokens == 100
+    assert resp.usage.completion_tokens_details.reasoning_tokens == 5
+
+
+def test_litellm_stream_with_tool_calls(litellm: Any, fake: FakeProvider) -> None:
+    """Streamed tool-call deltas (index, id, name, then argument fragments) rebuild the calls."""
+    fake.reply = WEATHER
+    chunks = list(llm(litellm, fake, stream=True, stream_options={"include_usage": True}))
+    built = litellm.stream_chunk_builder(chunks)
+    message = built.choices[0].message
+    assert built.choices[0].finish_reason == "tool_calls"
+    assert [(c.id, c.function.name, json.loads(c.function.arguments)) for c in message.tool_calls][
+        1
+    ] == (
+        "t2",
+        "noop",
+        {},
+    )
+    assert json.loads(message.tool_calls[0].function.arguments) == TOOL_ARGS
+    assert message.reasoning_content == "The user wants the weather"
+    assert built.usage.prompt_tokens_details.cached_tokens == 100
+
+
+def test_openai_stream_usage_only_when_asked(fake: FakeProvider) -> None:
+    """The usage chunk comes only with stream_options.include_usage, as on the real API."""
+    body = {"model": "m", "messages": MESSAGES, "stream": True}
+    _, _, data = raw_post(fake, "/v1/chat/completions", json.dumps(body).encode())
+    assert not [e for _, e in sse_events(data) if isinstance(e, dict) and "usage" in e]
+    body["stream_options"] = {"include_usage": True}
+    _, _, data = raw_post(fake, "/v1/chat/completions", json.dumps(body).encode())
+    usage = [e for _, e in sse_events(data) if isinstance(e, dict) and "usage" in e]
+    assert usage[0]["choices"] == []
+    assert usage[0]["usage"]["completion_tokens"] == 3
+
+
+def test_reply_without_usage(fake: FakeProvider) -> None:
+    """Reply(usage=False) leaves usage out of JSON answers and streams on both APIs."""
+    fake.reply = Reply(usage=False)
+    for path, body in [
+        ("/v1/messages", {"model": "m", "max_tokens": 9, "messages": MESSAGES}),
+        ("/v1/chat/completions", {"model": "m", "messages": MESSAGES}),
+    ]:
+        _, _, data = raw_post(fake, path, json.dumps(body).encode())
+        assert "usage" not in json.loads(data)
+        _, _, data = raw_post(fake, path, json.dumps({**body, "stream": True}).encode())
+        assert b"usage" not in data
+        assert b"tokens" not in data
+
+
+def test_ok_reply_overrides_standing_reply_and_describes_media(
+    fake: FakeProvider, client: anthropic.Anthropic
+) -> None:
+    """Ok(reply=...) is used for one request; describe_media counts images and documents."""
+    image = {"type": "image", "source": {"type": "url", "url": "https://example.com/a.png"}}
+    doc = {"type": "document", "source": {"type": "text", "media_type": "text/plain", "data": "x"}}
+    content = [image, image, doc, {"type": "text", "text": "What are these?"}]
+    fake.script(Ok(reply=Reply(describe_media=True, stop_reason="refusal")))
+    message = client.messages.create(
+        model="m", max_tokens=50, messages=[{"role": "user", "content": content}]
+    )
+    assert message.content[0].text == "saw 2 image(s) and 1 document(s)"
+    assert message.stop_reason == "refusal"
+    assert create(client).content[0].text == "Hello from primary"
+
+
+def test_litellm_image_described(litellm: Any, fake: FakeProvider) -> None:
+    """An OpenAI image_url part counts as an image."""
+    fake.reply = Reply(describe_media=True)
+    content = [
+        {"type": "text", "text": "What is it?"},
+        {"type": "image_url", "image_url": {"url": "data:image/png;base64,AA=="}},
+    ]
+    resp = llm(litellm, fake, messages=[{"role": "user", "content": content}])
+    assert resp.choices[0].message.content == "saw 1 image(s)"
+
+
+def test_reply_validation() -> None:
+    """Negative cache counts are refused; (name, arguments) pairs become FakeToolCall."""
+    with pytest.raises(ValueError):
+        Reply(cache_read_tokens=-1)
+    assert Reply(tool_calls=[("f", {"a": 1})]).tool_calls == (FakeToolCall("f", {"a": 1}),)
+
+
+# -- malformed events and echoed secrets -----------------------------------------------------
+
+
+def test_malformed_event_in_a_healthy_stream(
+    fake: FakeProvider, client: anthropic.Anthropic
+) -> None:
+    """MalformedEvent inserts one invalid-JSON event; the rest of the stream follows intact."""
+    fake.set_mode(MalformedEvent(after_events=3))
+    _, _, data = raw_post(fake, "/v1/messages", stream_body())
+    events = sse_events(data)
+    assert isinstance(events[3][1], str)  # the malformed one
+    assert [name for name, _ in events] == [
+        *ANTHROPIC_STREAM_EVENTS[:3],
+        "content_block_delta",
+        *ANTHROPIC_STREAM_EVENTS[3:],
+    ]
+    with (
+        pytest.raises(json.JSONDecodeError),
+        client.messages.stream(model="m", max_tokens=9, messages=MESSAGES) as stream,
+    ):
+        list(stream)
+
+
+def test_malformed_stream_and_json(fake: FakeProvider, client: anthropic.Anthropic) -> None:
+    """MalformedStream sends only bad events; a JSON request gets a 200 body that is not JSON."""
+    fake.set_mode(MalformedStream(events=2))
+    status, _, data = raw_post(
+        fake,
+        "/v1/chat/completions",
+        json.dumps({"model": "m", "messages": MESSAGES, "stream": True}).encode(),
+    )
+    events = sse_events(data)
+    assert status == 200
+    assert [isinstance(e, str) for _, e in events] == [True, True]
+    with pytest.raises(json.JSONDecodeError):
+        create(client)
+    with pytest.raises(ValueError):
+        MalformedStream(events=0)
+
+
+def test_litellm_malformed_stream_raises(litellm: Any, fake: FakeProvider) -> None:
+    """LiteLLM raises on a malformed event instead of skipping it."""
+    fake.set_mode(MalformedEvent(after_events=1))
+    with pytest.raises(Exception, match="Unterminated string"):
+        list(llm(litellm, fake, stream=True))
+
+
+def test_echo_quotes_key_and_prompt(
+    litellm: Any, fake: FakeProvider, client: anthropic.Anthropic
+) -> None:
+    """Echo answers an error whose message carries the API key and the prompt text."""
+    fake.set_mode(Echo())
+    with pytest.raises(anthropic.AuthenticationError) as info:
+        create(client)
+    assert "test-key" in str(info.value)
+    assert "Say hello to me" in str(info.value)
+    fake.set_mode(Echo(code=400))
+    with pytest.raises(litellm.BadRequestError) as err:
+        llm(litellm, fake, api_key="sk-secret-1")
+    assert "sk-secret-1" in str(err.value)
+    assert "be brief" in str(err.value)
