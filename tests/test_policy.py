@@ -302,9 +302,11 @@ def test_unknown_backend_schemes() -> None:
         load(text)
     assert [str(i) for i in info.value.issues] == [
         "routes.yaml:9: cache.backend: unknown backend scheme 'postgres' in "
-        "'postgres://u:***@db/x' (use memory, sqlite:///path.db or redis://host:port/db)",
+        "'postgres://u:***@db/x' (use memory, sqlite:///path.db or a redis://, rediss://, "
+        "redis+sentinel://, redis+cluster:// or unix:// URL)",
         "routes.yaml:11: state.backend: unknown backend scheme 'sqlite' in 'sqlite:///s.db' "
-        "(use memory or redis://host:port/db)",
+        "(use memory or a redis://, rediss://, redis+sentinel://, redis+cluster:// or unix:// "
+        "URL)",
     ]
     assert "hunter2" not in str(info.value)
 
@@ -396,8 +398,8 @@ def test_other_checks_with_lines() -> None:
         "routes.yaml:9: endpoints.claude.params.model: is set by failover itself; not a param",
         "routes.yaml:11: routes.chat.cache.serve: unknown serve mode 'always'; valid: "
         "fallback, fresh",
-        "routes.yaml:11: routes.chat.on_interrupt: unknown on_interrupt 'retry'; valid: raise, "
-        "continue",
+        "routes.yaml:11: routes.chat.on_interrupt: unknown on_interrupt 'retry' (did you mean "
+        "'restart'?); valid: raise, continue, restart",
     ]
 
 

@@ -9,10 +9,11 @@ from __future__ import annotations
 import copy
 from typing import TYPE_CHECKING, Any
 
+from ._fields import redact_url
 from ._sections import Override
 
 if TYPE_CHECKING:
-    from ._model import Policy
+    from ._model import EndpointPolicy, Policy, RoutePolicy
 
 __all__ = ["policy_to_dict"]
 
@@ -20,29 +21,17 @@ __all__ = ["policy_to_dict"]
 def policy_to_dict(policy: Policy, *, reveal: bool) -> dict[str, Any]:
     """Implement :meth:`failover.Policy.to_dict` (see there for the format)."""
     out: dict[str, Any] = {"version": policy.version, "endpoints": {}, "routes": {}}
+    context = {"reveal": reveal}
     for name, ep in policy.endpoints.items():
-        entry: dict[str, Any] = {"provider": ep.provider, "model": ep.model}
-        if ep.base_url is not None:
-            entry["base_url"] = ep.base_url
-        entry["params"] = copy.deepcopy(dict(ep.params))
-        entry["timeout"] = ep.timeout.model_dump()
-        entry["retry"] = ep.retry.model_dump()
-        entry["breaker"] = ep.breaker.model_dump()
-        out["endpoints"][name] = entry
+        out["endpoints"][name] = _endpoint(ep, reveal=reveal)
     for name, route in policy.routes.items():
-        item: dict[str, Any] = {"endpoints": list(route.endpoints), "deadline": route.deadline}
-        if route.cache is not None:
-            item["cache"] = route.cache.model_dump()
-        item["on_interrupt"] = route.on_interrupt
-        for block in ("timeout", "retry", "breaker"):
-            override: Override | None = getattr(route, block)
-            if override is not None:
-                item[block] = override.to_dict()
-        out["routes"][name] = item
+        out["routes"][name] = _route(route)
     if policy.default_route is not None:
         out["default_route"] = policy.default_route
-    out["cache"] = policy.cache.model_dump()
-    out["state"] = policy.state.model_dump()
+    if policy.namespace is not None:
+        out["namespace"] = policy.namespace
+    out["cache"] = policy.cache.model_dump(context=context)
+    out["state"] = policy.state.model_dump(context=context)
     if policy.observability:
         out["observability"] = copy.deepcopy(dict(policy.observability))
     out = _escape(out)
@@ -55,6 +44,31 @@ def policy_to_dict(policy: Policy, *, reveal: bool) -> dict[str, Any]:
         else:
             out["endpoints"][name]["api_key"] = ep.api_key.reference or "***"
     return out
+
+
+def _endpoint(ep: EndpointPolicy, *, reveal: bool) -> dict[str, Any]:
+    entry: dict[str, Any] = {"provider": ep.provider, "model": ep.model}
+    if ep.base_url is not None:
+        entry["base_url"] = ep.base_url if reveal else redact_url(ep.base_url)
+    entry["params"] = copy.deepcopy(dict(ep.params))
+    if ep.prefill is not None:
+        entry["prefill"] = ep.prefill
+    entry["timeout"] = ep.timeout.model_dump()
+    entry["retry"] = ep.retry.model_dump()
+    entry["breaker"] = ep.breaker.model_dump()
+    return entry
+
+
+def _route(route: RoutePolicy) -> dict[str, Any]:
+    item: dict[str, Any] = {"endpoints": list(route.endpoints), "deadline": route.deadline}
+    if route.cache is not None:
+        item["cache"] = route.cache.model_dump()
+    item["on_interrupt"] = route.on_interrupt
+    for block in ("timeout", "retry", "breaker"):
+        override: Override | None = getattr(route, block)
+        if override is not None:
+            item[block] = override.to_dict()
+    return item
 
 
 def _escape(value: Any) -> Any:

@@ -10,7 +10,14 @@ from __future__ import annotations
 import math
 import re
 
-__all__ = ["DURATION_HINT", "DURATION_PATTERN", "format_duration", "parse_duration"]
+__all__ = [
+    "DAY",
+    "DURATION_HINT",
+    "DURATION_PATTERN",
+    "YEAR",
+    "format_duration",
+    "parse_duration",
+]
 
 #: The string form of a duration, as a regular expression (also used in the JSON Schema).
 DURATION_PATTERN = r"^[0-9]+(\.[0-9]+)?(ms|s|m|h)?$"
@@ -18,23 +25,31 @@ DURATION_PATTERN = r"^[0-9]+(\.[0-9]+)?(ms|s|m|h)?$"
 #: Appended to every "not a duration" message so the fix is in the message itself.
 DURATION_HINT = "use 250ms, 3s, 1.5m, 1h"
 
+#: The longest timeout, deadline, backoff or breaker span a policy may set: anything
+#: longer is a typo (``10000000000000h``), and would overflow the clocks it is added to.
+DAY = 86400.0
+#: The longest cache lifetime (``ttl``, ``stale_if_error``).
+YEAR = 365 * DAY
+
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "": 1.0}
 _RE = re.compile(DURATION_PATTERN)
 
 
-def parse_duration(value: object) -> float:
+def parse_duration(value: object, maximum: float | None = None) -> float:
     """Turn a policy duration into seconds.
 
     Args:
         value: a string such as ``"250ms"``, ``"3s"``, ``"1.5m"`` or ``"1h"``, or a bare
             int or float number of seconds.
+        maximum: the longest duration accepted, in seconds (``None``: no bound).
 
     Returns:
         The duration in seconds, always a positive, finite float.
 
     Raises:
         ValueError: the value is not a duration, or it is zero, negative or not finite.
-            The message is meant for people and names the value.
+            Also when it exceeds ``maximum``. The message is meant for people and names
+            the value.
     """
     if isinstance(value, bool):
         # YAML turns `yes`/`on` into True, and True is an int to Python.
@@ -60,7 +75,17 @@ def parse_duration(value: object) -> float:
         raise ValueError(f"{shown} is not a finite duration")
     if seconds <= 0:
         raise ValueError(f"must be a positive duration, got {shown}")
+    if maximum is not None and seconds > maximum:
+        raise ValueError(f"must be at most {_longest(maximum)}, got {shown}")
     return seconds
+
+
+def _longest(seconds: float) -> str:
+    if seconds == YEAR:
+        return "1 year (8760h)"
+    if seconds == DAY:
+        return "1 day (24h)"
+    return format_duration(seconds)
 
 
 def format_duration(seconds: float) -> str:

@@ -15,13 +15,14 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from pydantic import BeforeValidator, WithJsonSchema
+from pydantic import BeforeValidator, FieldSerializationInfo, WithJsonSchema
 
-from ._durations import DURATION_PATTERN, parse_duration
+from ._durations import DAY, DURATION_PATTERN, YEAR, parse_duration
 
 __all__ = [
     "DURATION_SCHEMA",
     "Duration",
+    "LongDuration",
     "NullableDuration",
     "OptionalDuration",
     "describe",
@@ -33,16 +34,27 @@ __all__ = [
     "number",
     "one_of",
     "redact_url",
+    "reveal_requested",
 ]
 
 _INTEGER = re.compile(r"^-?[0-9]+$")
 
-DURATION_SCHEMA: dict[str, Any] = {
-    "anyOf": [
-        {"type": "string", "pattern": DURATION_PATTERN},
-        {"type": "number", "exclusiveMinimum": 0},
-    ]
-}
+
+def _duration_schema(maximum: float) -> dict[str, Any]:
+    return {
+        "anyOf": [
+            {"type": "string", "pattern": DURATION_PATTERN},
+            {"type": "number", "exclusiveMinimum": 0, "maximum": maximum},
+        ]
+    }
+
+
+#: A duration of at most one day (timeouts, deadlines, backoff, breaker spans).
+DURATION_SCHEMA: dict[str, Any] = _duration_schema(DAY)
+_LONG_DURATION_SCHEMA = _duration_schema(YEAR)
+# The password in `user:password@`, and a password or token given as a query parameter.
+_QUERY_SECRET = re.compile(r"([?&](?:password|pass|pwd|token|auth)=)[^&#]*", re.IGNORECASE)
+_PURE_REFERENCE = re.compile(r"^\$\{[A-Za-z_][A-Za-z0-9_]*\}$")
 
 
 def describe(value: object) -> str:
@@ -78,14 +90,37 @@ def did_you_mean(word: object, choices: Iterable[str]) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
-def redact_url(url: str) -> str:
-    """Hide the password (or token) in ``scheme://user:password@host`` URLs."""
+def redact_url(url: str, *, keep_references: bool = False) -> str:
+    """Hide the password (or token) of a URL: in ``scheme://user:password@host...`` and in a
+    ``?password=`` query parameter. Several hosts (``redis+sentinel://:pw@h1:1,h2:2/svc``)
+    are handled too.
+
+    Args:
+        url: the URL, as written or expanded.
+        keep_references: keep a password written as a plain ``${VAR}`` reference (it is
+            not the secret itself), for :meth:`failover.Policy.to_dict`.
+    """
+    url = _QUERY_SECRET.sub(r"\1***", url)
     scheme, sep, rest = url.partition("://")
-    userinfo, at, host = rest.rpartition("@")
-    if not sep or not at:
+    if not sep:
         return url
-    user = userinfo.split(":", 1)[0]
-    return f"{scheme}://{user}:***@{host}" if ":" in userinfo else f"{scheme}://***@{host}"
+    # The userinfo ends at the last "@" before the query; a "/" inside an unencoded
+    # password must not stop the search (masking too much is the safe way to be wrong).
+    head = rest.split("?", 1)[0].split("#", 1)[0]
+    at = head.rfind("@")
+    if at < 0:
+        return url
+    userinfo, host = rest[:at], rest[at + 1 :]
+    user, colon, password = userinfo.partition(":")
+    if keep_references and _PURE_REFERENCE.match(password if colon else userinfo):
+        return url
+    return f"{scheme}://{user}:***@{host}" if colon else f"{scheme}://***@{host}"
+
+
+def reveal_requested(info: FieldSerializationInfo) -> bool:
+    """Whether a dump asked for secrets in clear: ``model_dump(context={"reveal": True})``."""
+    context = info.context
+    return isinstance(context, Mapping) and context.get("reveal") is True
 
 
 def not_null(check: Callable[[Any], Any]) -> Callable[[Any], Any]:
@@ -181,16 +216,29 @@ def http_url(value: Any) -> str:
     return value
 
 
+def _duration(value: Any) -> float:
+    return parse_duration(value, DAY)
+
+
+def _long_duration(value: Any) -> float:
+    return parse_duration(value, YEAR)
+
+
 def _duration_or_none(value: Any) -> float | None:
-    return None if value is None else parse_duration(value)
+    return None if value is None else _duration(value)
 
 
-#: Seconds; written as ``250ms``/``3s``/``1.5m``/``1h`` or a bare number.
-Duration = Annotated[float, BeforeValidator(parse_duration), WithJsonSchema(DURATION_SCHEMA)]
+#: Seconds, at most a day; written as ``250ms``/``3s``/``1.5m``/``1h`` or a bare number.
+Duration = Annotated[float, BeforeValidator(_duration), WithJsonSchema(DURATION_SCHEMA)]
+
+#: Seconds, at most a year (cache lifetimes).
+LongDuration = Annotated[
+    float, BeforeValidator(_long_duration), WithJsonSchema(_LONG_DURATION_SCHEMA)
+]
 
 #: An override of a duration: absent means inherit, ``null`` is refused.
 OptionalDuration = Annotated[
-    float | None, BeforeValidator(not_null(parse_duration)), WithJsonSchema(DURATION_SCHEMA)
+    float | None, BeforeValidator(not_null(_duration)), WithJsonSchema(DURATION_SCHEMA)
 ]
 
 #: A duration that may be switched off with ``null``.

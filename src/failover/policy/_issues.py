@@ -17,6 +17,7 @@ from pydantic_core import ErrorDetails
 
 from .._errors import PolicyIssue
 from ._fields import describe, did_you_mean, kind
+from ._observability import observability_problems
 from ._spec import PolicySpec
 from ._yaml import KeyPath
 
@@ -153,10 +154,9 @@ def cross_check(data: Mapping[Any, Any]) -> list[Located]:
                 )
     observability = data.get("observability")
     if isinstance(observability, Mapping):
-        from ..instrumentation._config import config_problems
-
         problems.extend(
-            (("observability", *path), message) for path, message in config_problems(observability)
+            (("observability", *path), message)
+            for path, message in observability_problems(observability)
         )
     default = data.get("default_route")
     if isinstance(default, str) and isinstance(routes, Mapping) and default not in routes:

@@ -9,19 +9,33 @@ endpoint. Nothing downstream reads YAML or the environment again.
 
 from __future__ import annotations
 
-import json
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from types import MappingProxyType
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, ConfigDict, Field, ValidationError, field_serializer
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    FieldSerializationInfo,
+    ValidationError,
+    field_serializer,
+)
 
 from .._errors import PolicyError, PolicyIssue, RouteNotFound
 from ._dump import policy_to_dict
 from ._env import expand_env
-from ._fields import did_you_mean, kind
+from ._fields import did_you_mean, kind, redact_url, reveal_requested
 from ._issues import Located, cross_check, to_issues, translate
+from ._observability import (
+    LoggingSettings,
+    ObservabilityPolicy,
+    PrometheusSettings,
+    StatsSettings,
+)
+from ._scan import non_finite_problems, null_problems
 from ._secret import Secret
 from ._sections import (
     BackoffOverride,
@@ -29,14 +43,18 @@ from ._sections import (
     BreakerOverride,
     BreakerPolicy,
     Frozen,
+    RetryBudgetOverride,
+    RetryBudgetPolicy,
     RetryOverride,
     RetryPolicy,
     TimeoutOverride,
     TimeoutPolicy,
     merge,
 )
-from ._spec import PolicySpec
+from ._source import read_policy_text
+from ._spec import OnInterrupt, PolicySpec
 from ._storage import CacheBackendPolicy, RouteCachePolicy, StateBackendPolicy
+from ._timing import timing_problems
 from ._yaml import KeyPath, load_yaml
 
 __all__ = [
@@ -46,13 +64,19 @@ __all__ = [
     "BreakerPolicy",
     "CacheBackendPolicy",
     "EndpointPolicy",
+    "LoggingSettings",
+    "ObservabilityPolicy",
     "Policy",
     "PolicyFileNotFound",
+    "PrometheusSettings",
+    "RetryBudgetOverride",
+    "RetryBudgetPolicy",
     "RetryOverride",
     "RetryPolicy",
     "RouteCachePolicy",
     "RoutePolicy",
     "StateBackendPolicy",
+    "StatsSettings",
     "TimeoutOverride",
     "TimeoutPolicy",
 ]
@@ -93,6 +117,10 @@ class EndpointPolicy(Frozen):
     params: Annotated[Mapping[str, Any], AfterValidator(_read_only)] = Field(
         default_factory=lambda: MappingProxyType({}), description="Request parameters (read-only)."
     )
+    prefill: bool | None = Field(
+        default=None,
+        description="Accepts an assistant prefill; None: decided per model family.",
+    )
     timeout: TimeoutPolicy = Field(default=TimeoutPolicy(), description="Effective timeouts.")
     retry: RetryPolicy = Field(default=RetryPolicy(), description="Effective retry settings.")
     breaker: BreakerPolicy = Field(
@@ -103,14 +131,24 @@ class EndpointPolicy(Frozen):
     def _mask(self, value: Secret | None) -> str | None:
         return None if value is None else str(value)
 
+    @field_serializer("base_url")
+    def _mask_url(self, value: str | None, info: FieldSerializationInfo) -> str | None:
+        if value is None or reveal_requested(info):
+            return value
+        return redact_url(value)
+
     @field_serializer("params")
     def _plain(self, value: Mapping[str, Any]) -> dict[str, Any]:
         return dict(value)
 
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        for name, value in super().__repr_args__():
+            yield name, redact_url(value) if name == "base_url" and value else value
+
     def __hash__(self) -> int:
         # params may hold lists; equal endpoints still hash equal without them.
         return hash((self.name, self.provider, self.model, self.api_key, self.base_url,
-                     self.timeout, self.retry, self.breaker))  # fmt: skip
+                     self.prefill, self.timeout, self.retry, self.breaker))  # fmt: skip
 
 
 class RoutePolicy(Frozen):
@@ -122,8 +160,8 @@ class RoutePolicy(Frozen):
     cache: RouteCachePolicy | None = Field(
         default=None, description="The answer cache, or None: off."
     )
-    on_interrupt: Literal["raise", "continue"] = Field(
-        default="raise", description="Broken streams."
+    on_interrupt: OnInterrupt = Field(
+        default="raise", description="Broken streams: raise, continue or restart."
     )
     timeout: TimeoutOverride | None = Field(
         default=None, description="Route-only timeout overrides."
@@ -134,8 +172,16 @@ class RoutePolicy(Frozen):
     )
 
 
+def _observability(value: Any) -> Any:
+    if isinstance(value, Mapping) and not isinstance(value, ObservabilityPolicy):
+        return ObservabilityPolicy.from_config(value)
+    return value
+
+
 class Policy(Frozen):
     """A validated failover policy. Build it with :meth:`from_yaml` or :meth:`from_dict`."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
 
     version: int = Field(default=1, description="Policy format version.")
     endpoints: Annotated[Mapping[str, EndpointPolicy], AfterValidator(_read_only)] = Field(
@@ -153,11 +199,24 @@ class Policy(Frozen):
     state: StateBackendPolicy = Field(
         default=StateBackendPolicy(), description="Breaker state storage."
     )
-    observability: Annotated[Mapping[str, Any], AfterValidator(_read_only)] = Field(
-        default_factory=lambda: MappingProxyType({}),
-        description="The listeners' settings, as written (read-only); empty: the default.",
+    observability: Annotated[ObservabilityPolicy, BeforeValidator(_observability)] = Field(
+        default=ObservabilityPolicy(),
+        description="The listeners' settings, resolved; also a read-only mapping of the "
+        "section as written (empty: the default).",
+    )
+    namespace: str | None = Field(
+        default=None, description="Key prefix for shared state and cache; None: by identity."
     )
     source: str | None = Field(default=None, description="File it came from; not part of equality.")
+
+    @field_serializer("endpoints", "routes")
+    def _plain_mapping(self, value: Mapping[str, Any]) -> dict[str, Any]:
+        # Read-only views are not serialisable as they are (model_dump_json).
+        return dict(value)
+
+    @field_serializer("observability")
+    def _as_written(self, value: ObservabilityPolicy) -> dict[str, Any]:
+        return dict(value)
 
     @classmethod
     def from_yaml(cls, path: str | os.PathLike[str]) -> Policy:
@@ -171,20 +230,14 @@ class Policy(Frozen):
 
         Raises:
             PolicyFileNotFound: there is no such file (also a ``PolicyError``).
-            PolicyError: anything else wrong, every problem at once, each as
-                ``FILE:LINE: key.path: message``.
+            PolicyError: anything else wrong (a file over 1 MiB is refused unread), every
+                problem at once, each as ``FILE:LINE: key.path: message``.
         """
         source = os.fspath(path)
         try:
-            with open(source, encoding="utf-8-sig") as handle:
-                text = handle.read()
+            text = read_policy_text(source)
         except FileNotFoundError:
             raise PolicyFileNotFound(source) from None
-        except UnicodeDecodeError:
-            raise PolicyError([PolicyIssue(source, None, "", "not UTF-8 text")]) from None
-        except OSError as exc:
-            why = exc.strerror or type(exc).__name__
-            raise PolicyError([PolicyIssue(source, None, "", f"cannot read: {why}")]) from None
         loaded = load_yaml(text, source)
         lines = {(): loaded.root_line, **loaded.lines}
         return _build(loaded.data, source, lines, loaded.issues, loaded.dropped)
@@ -256,16 +309,18 @@ class Policy(Frozen):
         every ``$`` is written ``$$`` so nothing is substituted twice. An ``api_key``
         written as ``${VAR}`` comes out as that reference; a literal one (or one with a
         ``${VAR:-fallback}``) as ``'***'``, unless ``reveal`` is true: then as the key
-        itself, which round-trips too.
+        itself, which round-trips too. Passwords in URLs (``base_url``, the cache and state
+        backends) come out masked as ``***`` unless ``reveal`` is true.
 
         Args:
-            reveal: emit API keys themselves instead of references or the mask.
+            reveal: emit API keys and URL passwords themselves instead of references or
+                the mask.
         """
         return policy_to_dict(self, reveal=reveal)
 
     def _identity(self) -> tuple[Any, ...]:
         return (self.version, dict(self.endpoints), dict(self.routes), self.default_route,
-                self.cache, self.state, dict(self.observability))  # fmt: skip
+                self.cache, self.state, self.observability, self.namespace)  # fmt: skip
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Policy):
@@ -274,11 +329,9 @@ class Policy(Frozen):
 
     def __hash__(self) -> int:
         endpoints, routes = frozenset(self.endpoints.items()), frozenset(self.routes.items())
-        # The section holds plain YAML data (nested dicts): hash it in a key-order-free form.
-        observability = json.dumps(dict(self.observability), sort_keys=True, default=repr)
         return hash(
             (self.version, endpoints, routes, self.default_route, self.cache, self.state,
-             observability)
+             self.observability, self.namespace)
         )  # fmt: skip
 
 
@@ -305,9 +358,12 @@ def _build(
         raise PolicyError(to_issues([((), message)], source, lines))
     expanded = expand_env(data, os.environ)
     problems: list[Located] = list(expanded.problems)
-    # A value already reported (unreadable YAML, failed substitution) now stands as None
-    # or "" and would fail validation again, less helpfully.
-    failed = [*dropped, *(path for path, _ in expanded.problems)]
+    # A value already dropped by the loader stands as None: not a null the user wrote.
+    problems += [p for p in null_problems(expanded.data) if p[0] not in dropped]
+    problems += non_finite_problems(expanded.data)
+    # A value already reported (unreadable YAML, failed substitution, a null, a NaN) would
+    # fail validation again, less helpfully.
+    failed = [*dropped, *(path for path, _ in problems)]
     spec: PolicySpec | None = None
     try:
         spec = PolicySpec.model_validate(expanded.data)
@@ -317,6 +373,8 @@ def _build(
             if not any(path[: len(bad)] == bad for bad in failed):
                 problems.append((path, message))
     problems.extend(cross_check(expanded.data))
+    if spec is not None:
+        problems.extend(timing_problems(spec))
     issues = [*early, *to_issues(problems, source, lines)]
     if issues or spec is None:
         raise PolicyError(sorted(issues, key=lambda i: (i.line is None, i.line or 0)))
@@ -344,6 +402,7 @@ def _resolve(spec: PolicySpec, references: Mapping[KeyPath, str], source: str | 
             api_key=key,
             base_url=ep.base_url,
             params=ep.params,
+            prefill=ep.prefill,
             timeout=merge(timeout, ep.timeout),
             retry=merge(retry, ep.retry),
             breaker=merge(breaker, ep.breaker),
@@ -368,6 +427,7 @@ def _resolve(spec: PolicySpec, references: Mapping[KeyPath, str], source: str | 
         default_route=spec.default_route,
         cache=spec.cache,
         state=spec.state,
-        observability=spec.observability or {},
+        observability=ObservabilityPolicy.from_config(spec.observability),
+        namespace=spec.namespace,
         source=source,
     )

@@ -25,7 +25,7 @@ from pydantic import (
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema
 
-from ._durations import parse_duration
+from ._durations import DAY, parse_duration
 from ._fields import (
     DURATION_SCHEMA,
     Duration,
@@ -44,6 +44,8 @@ __all__ = [
     "BreakerOverride",
     "BreakerPolicy",
     "Override",
+    "RetryBudgetOverride",
+    "RetryBudgetPolicy",
     "RetryOverride",
     "RetryPolicy",
     "TimeoutOverride",
@@ -66,6 +68,14 @@ Multiplier = Annotated[float, BeforeValidator(number(minimum=1)), WithJsonSchema
 OptionalMultiplier = Annotated[
     float | None, BeforeValidator(not_null(number(minimum=1))), WithJsonSchema(_MULTIPLIER)
 ]
+_SHARE = {"type": "number", "minimum": 0, "maximum": 1}
+Share = Annotated[float, BeforeValidator(number(minimum=0, maximum=1)), WithJsonSchema(_SHARE)]
+OptionalShare = Annotated[
+    float | None, BeforeValidator(not_null(number(minimum=0, maximum=1))), WithJsonSchema(_SHARE)
+]
+_FLOOR = {"type": "integer", "minimum": 0}
+Floor = Annotated[int, BeforeValidator(integer(0)), WithJsonSchema(_FLOOR)]
+OptionalFloor = Annotated[int | None, BeforeValidator(not_null(integer(0))), WithJsonSchema(_FLOOR)]
 _RATIO = {"type": "number", "exclusiveMinimum": 0, "maximum": 1}
 _check_ratio = number(minimum=0, inclusive=False, maximum=1)
 Ratio = Annotated[
@@ -105,6 +115,11 @@ class TimeoutPolicy(Frozen):
     stream_idle: Duration = Field(
         default=30.0, description="Longest gap between two streamed text deltas. Default 30s."
     )
+    first_token: NullableDuration = Field(
+        default=None,
+        description="Longest wait for a stream's first event, per attempt; at most read. "
+        "Default off.",
+    )
 
 
 class BackoffPolicy(Frozen):
@@ -123,6 +138,23 @@ class BackoffPolicy(Frozen):
     )
 
 
+class RetryBudgetPolicy(Frozen):
+    """A cap on retries as a share of an endpoint's recent calls (as Finagle and Envoy do),
+    so that an outage never multiplies the load on it."""
+
+    ratio: Share = Field(
+        default=0.2,
+        description="Retries allowed as a share of recent calls, in [0, 1]; 0: only the "
+        "floor. Default 0.2.",
+    )
+    min_retries: Floor = Field(
+        default=10, description="Retries always allowed per window (the floor). Default 10."
+    )
+    window: Duration = Field(
+        default=10.0, description="How far back calls and retries are counted. Default 10s."
+    )
+
+
 class RetryPolicy(Frozen):
     """How often one endpoint is tried within one call before failing over."""
 
@@ -133,6 +165,9 @@ class RetryPolicy(Frozen):
     max_retry_after: Duration = Field(
         default=10.0,
         description="Longest retry-after honoured; a longer one fails over at once. Default 10s.",
+    )
+    budget: RetryBudgetPolicy = Field(
+        default=RetryBudgetPolicy(), description="The endpoint's retry budget."
     )
 
 
@@ -227,6 +262,9 @@ class TimeoutOverride(Override):
     stream_idle: OptionalDuration = _written(
         "Longest gap between two streamed text deltas (built-in: 30s)."
     )
+    first_token: NullableDuration = _switch(
+        "Longest wait for a stream's first event per attempt, at most read; null: off (built-in)."
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -235,7 +273,7 @@ class TimeoutOverride(Override):
         if isinstance(data, (Mapping, BaseModel)):
             return data
         if isinstance(data, (str, int, float)) and not isinstance(data, bool):
-            seconds = parse_duration(data)
+            seconds = parse_duration(data, DAY)
             return {"connect": seconds, "read": seconds}
         raise ValueError(f"expected a duration or a mapping, got {describe(data)}")
 
@@ -258,6 +296,18 @@ class BackoffOverride(Override):
     )
 
 
+class RetryBudgetOverride(Override):
+    """Retry budget settings to override."""
+
+    ratio: OptionalShare = _written(
+        "Retries allowed as a share of recent calls, in [0, 1] (built-in: 0.2)."
+    )
+    min_retries: OptionalFloor = _written("Retries always allowed per window (built-in: 10).")
+    window: OptionalDuration = _written(
+        "How far back calls and retries are counted (built-in: 10s)."
+    )
+
+
 class RetryOverride(Override):
     """Retry settings to override."""
 
@@ -269,6 +319,9 @@ class RetryOverride(Override):
     )
     max_retry_after: OptionalDuration = _written(
         "Longest retry-after honoured; longer fails over at once (built-in: 10s)."
+    )
+    budget: Annotated[RetryBudgetOverride | None, BeforeValidator(not_null(lambda v: v))] = (
+        _written("The endpoint's retry budget.")
     )
 
 

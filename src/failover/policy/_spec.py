@@ -7,11 +7,13 @@ merged :class:`~failover.Policy`.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, WithJsonSchema
 
 from ._fields import Duration, describe, http_url, kind, one_of
+from ._observability import OBSERVABILITY_SCHEMA
 from ._sections import BreakerOverride, Frozen, RetryOverride, TimeoutOverride
 from ._storage import CacheBackendPolicy, RouteCachePolicy, StateBackendPolicy
 
@@ -19,75 +21,11 @@ __all__ = ["PROVIDERS", "DefaultsSpec", "EndpointSpec", "PolicySpec", "RouteSpec
 
 PROVIDERS = ("anthropic", "litellm")
 Provider = Literal["anthropic", "litellm"]
-OnInterrupt = Literal["raise", "continue"]
-
-
-_SWITCH = {"type": "boolean"}
-_OBSERVABILITY: dict[str, Any] = {
-    "type": "object",
-    "additionalProperties": False,
-    "properties": {
-        "logging": {
-            "description": "The logging listener (logger failover). Default true.",
-            "anyOf": [
-                _SWITCH,
-                {
-                    "type": "object",
-                    "additionalProperties": False,
-                    "properties": {
-                        "level": {
-                            "enum": ["debug", "info", "warning"],
-                            "description": "Sets the failover logger's level.",
-                        },
-                        "prompts": {
-                            "const": False,
-                            "description": "Prompts are never logged; only false.",
-                        },
-                    },
-                },
-            ],
-        },
-        "stats": {
-            "description": "A StatsListener (p50/p95/p99 and errors in status). Default false.",
-            "anyOf": [
-                _SWITCH,
-                {
-                    "type": "object",
-                    "additionalProperties": False,
-                    "properties": {
-                        "window": {
-                            "type": "string",
-                            "description": "How far back the figures reach (a duration).",
-                        },
-                        "max_samples": {
-                            "type": "integer",
-                            "minimum": 1,
-                            "description": "Latencies kept per endpoint.",
-                        },
-                    },
-                },
-            ],
-        },
-        "prometheus": {
-            "description": "A PrometheusListener (extra prometheus). Default false.",
-            "anyOf": [
-                _SWITCH,
-                {
-                    "type": "object",
-                    "additionalProperties": False,
-                    "properties": {
-                        "namespace": {"type": "string", "description": "Metric name prefix."}
-                    },
-                },
-            ],
-        },
-        "otel": {"description": "An OpenTelemetryListener (extra otel). Default false.", **_SWITCH},
-        "trace": {
-            "description": "A JSONL trace file for failover simulate; {pid} is replaced.",
-            "type": ["string", "null"],
-        },
-    },
-}
+OnInterrupt = Literal["raise", "continue", "restart"]
+ON_INTERRUPT = ("raise", "continue", "restart")
+#: A namespace goes into Redis keys and cache keys as written: a small, safe alphabet.
+NAMESPACE_PATTERN = r"^[A-Za-z0-9_.:-]{1,64}$"
+_NAMESPACE = re.compile(NAMESPACE_PATTERN)
 
 
 def _text(value: Any) -> str:
@@ -109,6 +47,22 @@ def _api_key(value: Any) -> str | None:
     return value
 
 
+def _namespace(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"expected a string, got {describe(value)}")
+    if not _NAMESPACE.match(value):
+        raise ValueError(
+            f"{describe(value)} is not a namespace: 1 to 64 of the characters A-Z a-z 0-9 _ . : -"
+        )
+    return value
+
+
+def _flag(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"expected true or false, got {describe(value)}")
+    return value
+
+
 def _version(value: Any) -> int:
     if value == 1 and type(value) is int:
         return 1
@@ -121,6 +75,17 @@ def _names(value: Any) -> list[str]:
     if not value:
         raise ValueError("must name at least one endpoint")
     return list(value)
+
+
+def _no_default(schema: dict[str, Any]) -> None:
+    # An optional key without a value to write: `null` is refused, so offer none.
+    schema.pop("default", None)
+    options = schema.get("anyOf")
+    if isinstance(options, list):
+        kept = [option for option in options if option != {"type": "null"}]
+        if len(kept) == 1:
+            del schema["anyOf"]
+            schema.update(kept[0])
 
 
 class DefaultsSpec(Frozen):
@@ -155,6 +120,14 @@ class EndpointSpec(Frozen):
         default_factory=dict,
         description="Request parameters for this endpoint (temperature...); the caller's win.",
     )
+    prefill: Annotated[bool | None, BeforeValidator(_flag), WithJsonSchema({"type": "boolean"})] = (
+        Field(
+            default=None,
+            description="Whether the model accepts an assistant prefill (stream continuation). "
+            "Left out: failover knows it per model family.",
+            json_schema_extra=_no_default,
+        )
+    )
     timeout: TimeoutOverride | None = Field(default=None, description="Overrides defaults.timeout.")
     retry: RetryOverride | None = Field(default=None, description="Overrides defaults.retry.")
     breaker: BreakerOverride | None = Field(default=None, description="Overrides defaults.breaker.")
@@ -178,12 +151,13 @@ class RouteSpec(Frozen):
     )
     on_interrupt: Annotated[
         OnInterrupt,
-        BeforeValidator(one_of("on_interrupt", ("raise", "continue"))),
-        WithJsonSchema({"enum": ["raise", "continue"]}),
+        BeforeValidator(one_of("on_interrupt", ON_INTERRUPT)),
+        WithJsonSchema({"enum": list(ON_INTERRUPT)}),
     ] = Field(
         default="raise",
-        description="A stream broken after text: raise StreamInterrupted, or continue it on "
-        "the next endpoint. Default raise.",
+        description="A stream broken after text: raise StreamInterrupted; continue it on the "
+        "next endpoint that accepts a prefill (else restart); or restart the answer there. "
+        "Default raise.",
     )
     timeout: TimeoutOverride | None = Field(
         default=None, description="Overrides, for this route only."
@@ -207,7 +181,19 @@ class PolicySpec(Frozen):
     endpoints: dict[str, EndpointSpec] = Field(min_length=1, description="Endpoints by name.")
     routes: dict[str, RouteSpec] = Field(min_length=1, description="Routes by name.")
     default_route: str | None = Field(
-        default=None, description="The route used when a call names none."
+        default=None,
+        description="The route used when a call names none.",
+        json_schema_extra=_no_default,
+    )
+    namespace: Annotated[
+        str | None,
+        BeforeValidator(_namespace),
+        WithJsonSchema({"type": "string", "pattern": NAMESPACE_PATTERN}),
+    ] = Field(
+        default=None,
+        description="Key prefix for shared breaker state and cached answers (e.g. staging and "
+        "production on one Redis). Left out: keys come from each endpoint's and route's identity.",
+        json_schema_extra=_no_default,
     )
     cache: CacheBackendPolicy = Field(
         default=CacheBackendPolicy(), description="Storage of the routes' answer caches."
@@ -215,8 +201,8 @@ class PolicySpec(Frozen):
     state: StateBackendPolicy = Field(
         default=StateBackendPolicy(), description="Storage of breaker state: per process or shared."
     )
-    observability: Annotated[dict[str, Any] | None, WithJsonSchema(_OBSERVABILITY)] = Field(
-        default=None,
+    observability: Annotated[dict[str, Any], WithJsonSchema(OBSERVABILITY_SCHEMA)] = Field(
+        default_factory=dict,
         description="The listeners a Router built on this policy gets when the code gives"
         " none: logging (on unless false), stats, prometheus, otel, trace.",
     )
