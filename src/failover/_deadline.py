@@ -20,7 +20,14 @@ from collections.abc import Iterator
 from contextvars import ContextVar, Token
 from typing import Any
 
-__all__ = ["deadline_scope", "install", "remaining", "reset_deadline", "set_deadline"]
+__all__ = [
+    "deadline_scope",
+    "install",
+    "remaining",
+    "reset_deadline",
+    "set_deadline",
+    "tighten",
+]
 
 _DEADLINE: ContextVar[float | None] = ContextVar("failover_deadline", default=None)
 
@@ -199,3 +206,15 @@ def install(http_client: Any) -> bool:
         if not isinstance(pool._network_backend, backend_cls):
             pool._network_backend = backend_cls(pool._network_backend)
     return True
+
+
+def tighten(seconds: float) -> Token[float | None]:
+    """Bound socket operations to ``seconds`` from now, or the current deadline if sooner.
+
+    The provider adapters use it to hold a stream's wait for its response headers (and
+    its first event) to the read timeout while the route's deadline is longer. Undo
+    with :func:`reset_deadline` before yielding to the caller.
+    """
+    until = time.monotonic() + seconds
+    current = _DEADLINE.get()
+    return _DEADLINE.set(until if current is None or until < current else current)

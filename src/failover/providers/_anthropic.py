@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import inspect
+import json
 import threading
 import weakref
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
@@ -14,10 +16,15 @@ import anthropic
 import httpx2
 
 from .. import _deadline
-from .._failures import Failure, failure_from_status, status_for_error_type
-from .._response import Usage
+from .._failures import Failure, failure_from_status, meaning_of, status_for_error_type
+from ..conversation._answer import anthropic_usage
 from ..policy._model import EndpointPolicy
+from . import _fork
+from ._aclose import close_async_quietly
 from ._base import ProviderFailure, ProviderRequest, ProviderResult
+from ._encode import encoding_detail
+from ._malformed import TolerantDecoder
+from ._redact import redact, request_texts
 
 __all__ = ["AnthropicProvider", "classify", "to_anthropic"]
 
@@ -25,8 +32,12 @@ __all__ = ["AnthropicProvider", "classify", "to_anthropic"]
 DEFAULT_MAX_TOKENS = 4096
 
 
-def classify(exc: BaseException) -> Failure:
-    """Map an exception from the anthropic SDK (or httpx2 under it) to a :class:`Failure`."""
+def classify(exc: BaseException, call: ProviderRequest | None = None) -> Failure:
+    """Map an exception from the anthropic SDK (or httpx2 under it) to a :class:`Failure`.
+
+    ``call``, when given, lets an encoding error name the parameter at fault. Details
+    are not yet redacted here: the adapter passes them through :func:`redact`.
+    """
     if isinstance(exc, anthropic.APITimeoutError):
         return Failure("timeout", detail="timed out")
     if isinstance(exc, anthropic.APIConnectionError):
@@ -34,23 +45,45 @@ def classify(exc: BaseException) -> Failure:
         name = type(cause).__name__ if cause is not None else "connection error"
         return Failure("connect", detail=name)
     if isinstance(exc, anthropic.APIStatusError):
-        status = exc.status_code
-        error_type = getattr(exc, "type", None)
-        if status < 400:
-            # An error event inside a 200 stream: its type says what it stands for.
-            status = status_for_error_type(error_type) or 500
-        detail = error_type or f"HTTP {status}"
-        message = getattr(exc, "api_message", None)
-        if message:
-            detail = f"{detail}: {message[:200]}"
-        return failure_from_status(
-            status, headers=exc.response.headers, detail=detail, request_id=exc.request_id
-        )
+        return _status_failure(exc)
     if isinstance(exc, httpx2.TimeoutException):
         return Failure("timeout", detail=type(exc).__name__)
     if isinstance(exc, httpx2.TransportError):
         return Failure("stream_cut", detail=type(exc).__name__)
+    if _missing_key(exc):
+        return Failure("misconfigured", detail="no API key: set api_key or ANTHROPIC_API_KEY")
+    if isinstance(exc, json.JSONDecodeError):  # a response body or event that is not JSON
+        return Failure("server", detail="the response is not valid JSON")
+    detail = encoding_detail(exc, call)
+    if detail is not None:  # the request cannot be encoded: nothing was sent
+        return Failure("invalid_request", detail=detail)
     return Failure("unknown", detail=type(exc).__name__)
+
+
+def _status_failure(exc: anthropic.APIStatusError) -> Failure:
+    status = exc.status_code
+    error_type = getattr(exc, "type", None)
+    if status < 400:
+        # An error event inside a 200 stream: its type says what it stands for.
+        status = status_for_error_type(error_type) or 500
+    message = str(getattr(exc, "api_message", None) or "")
+    detail = f"{error_type or f'HTTP {status}'}: {message}" if message else error_type or ""
+    return failure_from_status(
+        status,
+        headers=exc.response.headers,
+        detail=detail,
+        request_id=exc.request_id,
+        kind=meaning_of(status, error_type, message),
+    )
+
+
+def _missing_key(exc: BaseException) -> bool:
+    text = str(exc)
+    return "Could not resolve authentication method" in text or (
+        isinstance(exc, anthropic.AnthropicError)
+        and not isinstance(exc, anthropic.APIError)
+        and "api_key" in text
+    )
 
 
 def to_anthropic(
@@ -104,15 +137,36 @@ def _split_params(kwargs: dict[str, Any]) -> dict[str, Any]:
 
 def _result(message: Any) -> ProviderResult:
     text = "".join(block.text for block in message.content if block.type == "text")
-    usage = message.usage
     return ProviderResult(
         text=text,
         model=message.model,
-        usage=Usage(usage.input_tokens or 0, usage.output_tokens or 0),
+        usage=anthropic_usage(message.usage),
         stop_reason=message.stop_reason,
         request_id=getattr(message, "_request_id", None),
         raw=message,
     )
+
+
+@functools.lru_cache(maxsize=2)
+def _client_class(is_async: bool) -> type[Any]:
+    """The SDK's client class, with its SSE decoder wrapped to skip malformed events.
+
+    ``_make_sse_decoder`` is the SDK's own hook for a client's event decoding (Bedrock's
+    client overrides it too); where it is missing, the plain class is used.
+    """
+    base: type[Any] = anthropic.AsyncAnthropic if is_async else anthropic.Anthropic
+    if not callable(getattr(base, "_make_sse_decoder", None)):
+        return base
+
+    class Client(base):  # type: ignore[misc]
+        failover_endpoint = ""
+        failover_model = ""
+
+        def _make_sse_decoder(self, options: Any = None) -> Any:
+            inner = super()._make_sse_decoder(options)
+            return TolerantDecoder(inner, self.failover_endpoint, self.failover_model)
+
+    return Client
 
 
 class AnthropicProvider:
@@ -122,13 +176,22 @@ class AnthropicProvider:
 
     def __init__(self, endpoint: EndpointPolicy) -> None:
         self._endpoint = endpoint
+        self._secrets = (endpoint.api_key.reveal(),) if endpoint.api_key is not None else ()
+        self._reset()
+        _fork.register(self)
+
+    def _reset(self) -> None:
         self._lock = threading.Lock()
         self._client: anthropic.Anthropic | None = None
         # An async client's connection pool belongs to one event loop; a Router may be
-        # shared between loops, so each loop gets its own client.
-        self._aclients: weakref.WeakKeyDictionary[
-            asyncio.AbstractEventLoop, anthropic.AsyncAnthropic
-        ] = weakref.WeakKeyDictionary()
+        # shared between loops, so each loop gets its own client, kept (strongly) until
+        # close(): dropped with its loop, it would try to close itself on the next loop.
+        self._aclients: dict[int, tuple[weakref.ref[asyncio.AbstractEventLoop], Any]] = {}
+
+    def _after_fork(self) -> None:
+        """In a forked child: forget the parent's clients (never close them) and locks."""
+        _fork.abandon(self._client, *(client for _, client in self._aclients.values()))
+        self._reset()
 
     def _options(self) -> dict[str, Any]:
         ep = self._endpoint
@@ -142,24 +205,32 @@ class AnthropicProvider:
             options["base_url"] = ep.base_url
         return options
 
+    def _made(self, client: Any) -> Any:
+        client.failover_endpoint = self._endpoint.name
+        client.failover_model = self._endpoint.model
+        _deadline.install(client._client)
+        return client
+
     def client(self) -> anthropic.Anthropic:
         """The sync client, made on first use."""
         if self._client is None:
             with self._lock:
                 if self._client is None:
-                    client = anthropic.Anthropic(**self._options())
-                    _deadline.install(client._client)
-                    self._client = client
+                    self._client = self._made(_client_class(False)(**self._options()))
         return self._client
 
     def aclient(self) -> anthropic.AsyncAnthropic:
         """The async client of the running event loop, made on first use."""
         loop = asyncio.get_running_loop()
-        client = self._aclients.get(loop)
-        if client is None:
-            client = anthropic.AsyncAnthropic(**self._options())
-            _deadline.install(client._client)
-            self._aclients[loop] = client
+        entry = self._aclients.get(id(loop))
+        if entry is not None and entry[0]() is loop:
+            client: anthropic.AsyncAnthropic = entry[1]
+            return client
+        client = self._made(_client_class(True)(**self._options()))
+        with self._lock:
+            if entry is not None:  # a dead loop's id reused: its client is stale
+                _discard(entry[1])
+            self._aclients[id(loop)] = (weakref.ref(loop), client)
         return client
 
     def _kwargs(self, call: ProviderRequest, *, stream: bool = False) -> dict[str, Any]:
@@ -169,21 +240,30 @@ class AnthropicProvider:
         kwargs["messages"] = messages
         read = call.read_timeout
         if stream:
-            # The router bounds the wait for the first delta by the deadline and each
-            # later gap by stream_idle, through the socket layer; the per-read timeout
-            # must not cut a stream that pauses for less than stream_idle.
+            # After the first delta the router bounds each gap by stream_idle through
+            # the socket layer; the per-read timeout must not cut a stream that pauses
+            # for less than that. Until the first delta, read bounds the wait (tighten).
             read = max(self._endpoint.timeout.read, call.idle_timeout)
         kwargs["timeout"] = anthropic.Timeout(
             read, connect=call.connect_timeout, pool=call.connect_timeout
         )
         return kwargs
 
+    def _failure(
+        self, exc: BaseException, call: ProviderRequest, *, streamed: bool = False
+    ) -> ProviderFailure:
+        """``exc`` classified, its timing named, its detail cleaned of keys and prompt."""
+        failure = timing_kind(classify(exc, call), streamed=streamed)
+        texts = request_texts(call.messages, call.params)
+        detail = redact(failure.detail, secrets=self._secrets, texts=texts)
+        return ProviderFailure(dataclasses.replace(failure, detail=detail))
+
     def complete(self, call: ProviderRequest) -> ProviderResult:
         """Send the request and wait for the whole answer."""
         try:
             message = self.client().messages.create(**self._kwargs(call))
         except Exception as exc:
-            raise ProviderFailure(classify(exc)) from exc
+            raise self._failure(exc, call) from exc
         return _result(message)
 
     async def acomplete(self, call: ProviderRequest) -> ProviderResult:
@@ -191,42 +271,127 @@ class AnthropicProvider:
         try:
             message = await self.aclient().messages.create(**self._kwargs(call))
         except Exception as exc:
-            raise ProviderFailure(classify(exc)) from exc
+            raise self._failure(exc, call) from exc
         return _result(message)
 
     def stream(self, call: ProviderRequest) -> Iterator[str | ProviderResult]:
-        """Yield text deltas, then the final :class:`Result`."""
+        """Yield text deltas, then the final :class:`ProviderResult`.
+
+        Until the first delta every wait (the response headers included) is bounded by
+        the read timeout, as in :meth:`complete`; after it, by the router's stream_idle.
+        """
+        streamed = False
         try:
-            with self.client().messages.stream(**self._kwargs(call, stream=True)) as stream:
-                for event in stream:
+            manager = self.client().messages.stream(**self._kwargs(call, stream=True))
+            first = _deadline.tighten(call.read_timeout)
+            try:
+                stream = manager.__enter__()
+            finally:
+                _deadline.reset_deadline(first)
+            try:
+                events, stopped = iter(stream), False
+                while True:
+                    token = None if streamed else _deadline.tighten(call.read_timeout)
+                    try:
+                        event = next(events, None)
+                    finally:
+                        if token is not None:
+                            _deadline.reset_deadline(token)
+                    if event is None:
+                        break
+                    stopped = stopped or event.type == "message_stop"
                     if event.type == "content_block_delta" and event.delta.type == "text_delta":
+                        streamed = True
                         yield event.delta.text
+                if not stopped:
+                    raise ProviderFailure(_ENDED_EARLY)
                 message = stream.get_final_message()
+            finally:
+                manager.__exit__(None, None, None)
+        except ProviderFailure:
+            raise
         except Exception as exc:
-            raise ProviderFailure(classify(exc)) from exc
+            raise self._failure(exc, call, streamed=streamed) from exc
         yield _result(message)
 
     async def astream(self, call: ProviderRequest) -> AsyncIterator[str | ProviderResult]:
         """The async twin of :meth:`stream`."""
+        streamed = False
         try:
-            async with self.aclient().messages.stream(**self._kwargs(call, stream=True)) as stream:
-                async for event in stream:
+            manager = self.aclient().messages.stream(**self._kwargs(call, stream=True))
+            first = _deadline.tighten(call.read_timeout)
+            try:
+                stream = await manager.__aenter__()
+            finally:
+                _deadline.reset_deadline(first)
+            try:
+                events, stopped = stream.__aiter__(), False
+                while True:
+                    token = None if streamed else _deadline.tighten(call.read_timeout)
+                    try:
+                        event = await anext(events, None)
+                    finally:
+                        if token is not None:
+                            _deadline.reset_deadline(token)
+                    if event is None:
+                        break
+                    stopped = stopped or event.type == "message_stop"
                     if event.type == "content_block_delta" and event.delta.type == "text_delta":
+                        streamed = True
                         yield event.delta.text
+                if not stopped:
+                    raise ProviderFailure(_ENDED_EARLY)
                 message = await stream.get_final_message()
+            finally:
+                await manager.__aexit__(None, None, None)
+        except ProviderFailure:
+            raise
         except Exception as exc:
-            raise ProviderFailure(classify(exc)) from exc
+            raise self._failure(exc, call, streamed=streamed) from exc
         yield _result(message)
 
     def close(self) -> None:
-        """Close the sync client's connections."""
-        if self._client is not None:
-            self._client.close()
-            self._client = None
+        """Close the sync client, and quietly the async clients of loops no longer running."""
+        with self._lock:
+            client, self._client = self._client, None
+            stale = [
+                key
+                for key, (ref, _) in self._aclients.items()
+                if (loop := ref()) is None or loop.is_closed() or not loop.is_running()
+            ]
+            discarded = [self._aclients.pop(key)[1] for key in stale]
+        if client is not None:
+            client.close()
+        for aclient in discarded:
+            _discard(aclient)
 
     async def aclose(self) -> None:
-        """Close the running loop's async client and the sync client."""
-        client = self._aclients.pop(asyncio.get_running_loop(), None)
-        if client is not None:
-            await client.close()
+        """Close the running loop's async client, then the rest as :meth:`close` does."""
+        entry = self._aclients.pop(id(asyncio.get_running_loop()), None)
+        if entry is not None:
+            await entry[1].close()
         self.close()
+
+
+_ENDED_EARLY = Failure("stream_cut", detail="the stream ended before its message_stop event")
+
+
+def timing_kind(failure: Failure, *, streamed: bool) -> Failure:
+    """Name a timeout by when it struck: a stream's gap, the route's deadline, or a read."""
+    if failure.kind != "timeout":
+        return failure
+    if streamed:
+        return dataclasses.replace(failure, kind="stream_idle")
+    left = _deadline.remaining()
+    if left is not None and left <= 0.002:
+        return dataclasses.replace(failure, kind="deadline", detail="deadline reached")
+    return failure
+
+
+def _discard(client: Any) -> None:
+    """Close an async client whose event loop is gone, without that loop.
+
+    Its connections' sockets are closed directly and the client marked closed, so it
+    neither warns nor schedules its own close on whichever loop runs next.
+    """
+    close_async_quietly(client._client)

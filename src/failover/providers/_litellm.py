@@ -12,17 +12,26 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextvars
+import dataclasses
 import functools
+import json
 import os
+import re
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any, TypeVar
 
 from .. import _deadline
-from .._failures import Failure, failure_from_status, status_for_error_type
-from .._response import Usage
+from .._failures import Failure, FailureKind, failure_from_status, meaning_of, status_for_error_type
+from ..conversation._answer import openai_usage
 from ..policy._model import EndpointPolicy
+from . import _fork
 from ._base import ProviderFailure, ProviderRequest, ProviderResult
+from ._encode import encoding_detail
+from ._openai_clients import OpenAIClients
+from ._quiet import install as install_quiet
+from ._quiet import quiet, quiet_token, reset_quiet
+from ._redact import redact, request_texts
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 import litellm
@@ -43,37 +52,72 @@ def _worker_pool() -> concurrent.futures.ThreadPoolExecutor:
         return _executor
 
 
+def _after_fork_in_child() -> None:
+    """The parent's worker threads, lock and litellm's pooled clients are not the child's."""
+    global _executor, _EXECUTOR_LOCK  # noqa: PLW0603
+    _EXECUTOR_LOCK = threading.Lock()
+    _fork.abandon(_executor)
+    _executor = None
+    # litellm caches its HTTP clients (and so their pooled connections) per process;
+    # the child must build its own. Replaced, not closed: the parent still uses them.
+    state = vars(litellm)
+    cache = state.get("in_memory_llm_clients_cache")
+    if cache is not None:
+        _fork.abandon(cache)
+        state["in_memory_llm_clients_cache"] = type(cache)()
+    for name in ("module_level_client", "module_level_aclient"):
+        if name in state:
+            _fork.abandon(state.pop(name))
+
+
+_fork.register_hook(_after_fork_in_child)
+
 _END = object()
-_DEADLINE_REACHED = Failure("timeout", detail="deadline reached")
+_DEADLINE_REACHED = Failure("deadline", detail="deadline reached")
 T = TypeVar("T")
 
 
-def _bounded(fn: Callable[[], T]) -> T:
+def _bounded(fn: Callable[[], T], limit: float | None = None) -> T:
     """Run ``fn`` on a worker thread, waiting at most until the current deadline.
 
+    ``limit`` bounds the wait further (a stream's wait for its headers, by ``read``).
     At the deadline the worker is abandoned (it ends at its own read timeout) and the
     caller gets a timeout at once: litellm's clients are not ours to bound from inside.
     """
     budget = _deadline.remaining()
+    if limit is not None and (budget is None or limit < budget):
+        budget, failure = limit, _READ_TIMED_OUT
+    else:
+        failure = _DEADLINE_REACHED
     if budget is None:
-        return fn()
-    future = _worker_pool().submit(contextvars.copy_context().run, fn)
+        return quiet(fn)
+    future = _worker_pool().submit(contextvars.copy_context().run, quiet, fn)
     try:
         return future.result(timeout=max(budget, 0.0))
     except concurrent.futures.TimeoutError as exc:
         future.cancel()
-        raise ProviderFailure(_DEADLINE_REACHED) from exc
+        raise ProviderFailure(failure) from exc
 
 
-async def _abounded(awaitable: Awaitable[T]) -> T:
-    """Await ``awaitable``, at most until the current deadline."""
+async def _abounded(awaitable: Awaitable[T], limit: float | None = None) -> T:
+    """Await ``awaitable``, at most until the current deadline (or ``limit``)."""
     budget = _deadline.remaining()
-    if budget is None:
-        return await awaitable
+    if limit is not None and (budget is None or limit < budget):
+        budget, failure = limit, _READ_TIMED_OUT
+    else:
+        failure = _DEADLINE_REACHED
+    token = quiet_token()
     try:
+        if budget is None:
+            return await awaitable
         return await asyncio.wait_for(awaitable, timeout=max(budget, 0.0))
     except asyncio.TimeoutError as exc:
-        raise ProviderFailure(_DEADLINE_REACHED) from exc
+        raise ProviderFailure(failure) from exc
+    finally:
+        reset_quiet(token)
+
+
+_READ_TIMED_OUT = Failure("timeout", detail="no response within the read timeout")
 
 
 def _headers(exc: BaseException) -> dict[str, str]:
@@ -87,15 +131,23 @@ def _headers(exc: BaseException) -> dict[str, str]:
         return {}
 
 
-def classify(exc: BaseException) -> Failure:
+def classify(exc: BaseException, call: ProviderRequest | None = None) -> Failure:
     """Map an exception from litellm to a :class:`Failure`.
 
     litellm reports a refused connection as ``APIConnectionError`` with status 500, and a
     timeout as ``Timeout`` with status 408: both are mapped back to "no response came".
+    An in-process failure (no key, a request that cannot be encoded, a parameter this
+    provider does not take) is told apart by the exception chain, since litellm
+    reports those as HTTP 500 or 400 too. Details are redacted by the adapter.
     """
     if isinstance(exc, (litellm.exceptions.Timeout, TimeoutError, asyncio.TimeoutError)):
         return Failure("timeout", detail="timed out")
+    early = _in_process(exc, call)
+    if early is not None:
+        return early
     if isinstance(exc, litellm.exceptions.APIConnectionError) or _no_response(exc):
+        if isinstance(exc, litellm.exceptions.MidStreamFallbackError) and _malformed(exc):
+            return Failure("server", detail="the stream sent an event that is not JSON")
         return Failure("connect", detail="connection error")
     if isinstance(exc, litellm.exceptions.MidStreamFallbackError):
         # An error event inside the stream: its type says what it stands for
@@ -106,10 +158,66 @@ def classify(exc: BaseException) -> Failure:
         return Failure("stream_cut", detail="stream broke")
     status = getattr(exc, "status_code", None)
     if isinstance(status, int) and status >= 400:
-        message = str(getattr(exc, "message", "") or "")
-        # litellm prefixes messages with the class name; keep it short and key-free.
-        return failure_from_status(status, headers=_headers(exc), detail=message[:200])
+        message = _message(exc)
+        kind = _kind_by_class(exc) or meaning_of(status, _error_type(exc), message)
+        return failure_from_status(status, headers=_headers(exc), detail=message, kind=kind)
     return Failure("unknown", detail=type(exc).__name__)
+
+
+def _message(exc: BaseException) -> str:
+    # litellm prefixes its messages with class names ("litellm.BadRequestError: ...").
+    message = str(getattr(exc, "message", "") or "")
+    return re.sub(r"^(litellm\.\w+: )+(\w+: )?", "", message)
+
+
+def _kind_by_class(exc: BaseException) -> FailureKind | None:
+    errors = litellm.exceptions
+    if isinstance(exc, errors.ContextWindowExceededError):
+        return "context_window"
+    if isinstance(exc, errors.ContentPolicyViolationError):
+        return "content_filter"
+    if isinstance(exc, errors.UnsupportedParamsError):
+        return "unsupported"
+    return None
+
+
+def _in_process(exc: BaseException, call: ProviderRequest | None) -> Failure | None:
+    """The failure of a request that never left the process, or ``None``."""
+    if isinstance(exc, ImportError):
+        return Failure("misconfigured", detail=f"a module litellm needs is missing: {exc.name}")
+    for cause in _chain(exc):
+        text = str(cause)
+        if "Missing credentials" in text or re.search(r"(?i)missing \w+ api key", text):
+            return Failure("misconfigured", detail="no API key: set api_key (or the SDK's env var)")
+        if isinstance(cause, litellm.exceptions.UnsupportedParamsError):
+            return Failure("unsupported", status_code=None, detail=_message(cause))
+        detail = encoding_detail(cause, call) if _sent_nothing(cause) else None
+        if detail is not None:
+            return Failure("invalid_request", detail=detail)
+    return None
+
+
+def _sent_nothing(exc: BaseException) -> bool:
+    """A bare ValueError/TypeError (not an HTTP error wrapping a response)."""
+    return isinstance(exc, (ValueError, TypeError)) and getattr(exc, "response", None) is None
+
+
+def _malformed(exc: BaseException) -> bool:
+    return any(isinstance(cause, json.JSONDecodeError) for cause in _chain(exc)) or (
+        "Unterminated string" in str(exc) or "Expecting value" in str(exc)
+    )
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    seen: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and all(current is not s for s in seen) and len(seen) < 20:
+        seen.append(current)
+        original = getattr(current, "original_exception", None)
+        if isinstance(original, BaseException) and all(original is not s for s in seen):
+            seen.append(original)
+        current = current.__cause__ or current.__context__
+    return seen
 
 
 def _error_type(exc: BaseException) -> str | None:
@@ -154,19 +262,18 @@ def _no_response(exc: BaseException) -> bool:
 
 def _result(response: Any) -> ProviderResult:
     choice = response.choices[0]
-    text = choice.message.content or ""
-    usage = getattr(response, "usage", None)
     return ProviderResult(
-        text=text,
+        text=choice.message.content or "",
         model=str(response.model),
-        usage=Usage(
-            int(getattr(usage, "prompt_tokens", 0) or 0),
-            int(getattr(usage, "completion_tokens", 0) or 0),
-        ),
+        usage=openai_usage(getattr(response, "usage", None)),
         stop_reason=choice.finish_reason,
         request_id=getattr(response, "id", None),
         raw=response,
     )
+
+
+def _delta(chunk: Any) -> str | None:
+    return chunk.choices[0].delta.content if chunk.choices else None
 
 
 class LiteLLMProvider:
@@ -176,15 +283,21 @@ class LiteLLMProvider:
 
     def __init__(self, endpoint: EndpointPolicy) -> None:
         self._endpoint = endpoint
+        self._secrets = (endpoint.api_key.reveal(),) if endpoint.api_key is not None else ()
+        self._clients = OpenAIClients(endpoint) if _served_by_openai(endpoint) else None
+        install_quiet()
 
-    def _kwargs(self, call: ProviderRequest, *, stream: bool = False) -> dict[str, Any]:
+    def _kwargs(
+        self, call: ProviderRequest, *, stream: bool = False, is_async: bool = False
+    ) -> dict[str, Any]:
         ep = self._endpoint
         kwargs: dict[str, Any] = dict(call.params)
         kwargs.update(
             model=ep.model,
             messages=[dict(m) for m in call.messages],
-            # For a stream the router bounds each step itself (deadline, then
-            # stream_idle); the per-read timeout must not cut a slower but live stream.
+            # For a stream the router bounds each gap after the first delta by
+            # stream_idle; the per-read timeout must not cut a slower but live stream.
+            # Until the first delta, read bounds each wait (see _bounded's limit).
             timeout=max(call.read_timeout, call.idle_timeout) if stream else call.read_timeout,
             max_retries=0,
             num_retries=0,
@@ -196,74 +309,117 @@ class LiteLLMProvider:
             kwargs["api_key"] = ep.api_key.reveal()
         if ep.base_url is not None:
             kwargs["api_base"] = ep.base_url
+        if self._clients is not None:
+            clients = self._clients
+            kwargs["client"] = clients.current_loop() if is_async else clients.sync()
         return kwargs
+
+    def _failure(
+        self, exc: BaseException, call: ProviderRequest, *, streamed: bool = False
+    ) -> ProviderFailure:
+        """``exc`` classified, its timing named, its detail cleaned of keys and prompt."""
+        failure = exc.failure if isinstance(exc, ProviderFailure) else classify(exc, call)
+        if streamed and failure.kind in ("timeout", "deadline"):
+            # After the first delta the router's deadline is the stream_idle gap.
+            failure = dataclasses.replace(failure, kind="stream_idle", detail="stream went silent")
+        texts = request_texts(call.messages, call.params)
+        detail = redact(failure.detail, secrets=self._secrets, texts=texts)
+        return ProviderFailure(dataclasses.replace(failure, detail=detail))
 
     def complete(self, call: ProviderRequest) -> ProviderResult:
         """Send the request and wait for the whole answer, within the call's deadline."""
         try:
             response = _bounded(functools.partial(litellm.completion, **self._kwargs(call)))
-        except ProviderFailure:
-            raise
         except Exception as exc:
-            raise ProviderFailure(classify(exc)) from exc
+            raise self._failure(exc, call) from _cause(exc)
         return _result(response)
 
     async def acomplete(self, call: ProviderRequest) -> ProviderResult:
         """The async twin of :meth:`complete`."""
         try:
-            response = await _abounded(litellm.acompletion(**self._kwargs(call)))
-        except ProviderFailure:
-            raise
+            kwargs = self._kwargs(call, is_async=True)
+            response = await _abounded(litellm.acompletion(**kwargs))
         except Exception as exc:
-            raise ProviderFailure(classify(exc)) from exc
+            raise self._failure(exc, call) from _cause(exc)
         return _result(response)
 
     def stream(self, call: ProviderRequest) -> Iterator[str | ProviderResult]:
-        """Yield text deltas, then the final :class:`Result`.
+        """Yield text deltas, then the final :class:`ProviderResult`.
 
-        Each step (the request, then every chunk) is bounded by the router's current
-        deadline: the route's before the first delta, ``stream_idle`` after it.
+        Until the first delta each step (the request and its headers, then every
+        chunk) waits at most the read timeout; after it, the router's deadline
+        (``stream_idle``) bounds each chunk.
         """
         chunks: list[Any] = []
+        streamed = False
         try:
             send = functools.partial(litellm.completion, **self._kwargs(call, stream=True))
-            iterator = iter(_bounded(send))
-            while (chunk := _bounded(functools.partial(next, iterator, _END))) is not _END:
+            iterator = iter(_bounded(send, call.read_timeout))
+            step = functools.partial(next, iterator, _END)
+            while (chunk := _bounded(step, None if streamed else call.read_timeout)) is not _END:
                 chunks.append(chunk)
-                delta = chunk.choices[0].delta.content if chunk.choices else None
+                delta = _delta(chunk)
                 if delta:
+                    streamed = True
                     yield delta
-            final = litellm.stream_chunk_builder(chunks)
-        except ProviderFailure:
-            raise
+            final = self._final(chunks)
         except Exception as exc:
-            raise ProviderFailure(classify(exc)) from exc
+            raise self._failure(exc, call, streamed=streamed) from _cause(exc)
         yield _result(final)
 
     async def astream(self, call: ProviderRequest) -> AsyncIterator[str | ProviderResult]:
         """The async twin of :meth:`stream`."""
         chunks: list[Any] = []
+        streamed = False
         try:
-            response = await _abounded(litellm.acompletion(**self._kwargs(call, stream=True)))
+            kwargs = self._kwargs(call, stream=True, is_async=True)
+            response = await _abounded(litellm.acompletion(**kwargs), call.read_timeout)
             iterator = response.__aiter__()
             while True:
                 try:
-                    chunk = await _abounded(iterator.__anext__())
+                    limit = None if streamed else call.read_timeout
+                    chunk = await _abounded(iterator.__anext__(), limit)
                 except StopAsyncIteration:
                     break
                 chunks.append(chunk)
-                delta = chunk.choices[0].delta.content if chunk.choices else None
+                delta = _delta(chunk)
                 if delta:
+                    streamed = True
                     yield delta
-            final = litellm.stream_chunk_builder(chunks)
-        except ProviderFailure:
-            raise
+            final = self._final(chunks)
         except Exception as exc:
-            raise ProviderFailure(classify(exc)) from exc
+            raise self._failure(exc, call, streamed=streamed) from _cause(exc)
         yield _result(final)
 
+    def _final(self, chunks: list[Any]) -> Any:
+        """The whole answer from the chunks; a stream that never finished is a cut."""
+        if not any(chunk.choices and chunk.choices[0].finish_reason for chunk in chunks):
+            raise ProviderFailure(_ENDED_EARLY)
+        return quiet(functools.partial(litellm.stream_chunk_builder, chunks))
+
     def close(self) -> None:
-        """Nothing to close: litellm owns its clients."""
+        """Close the router's own openai clients (litellm owns any others)."""
+        if self._clients is not None:
+            self._clients.close()
 
     async def aclose(self) -> None:
-        """Nothing to close: litellm owns its clients."""
+        """Close this loop's client and the rest, as :meth:`close` does."""
+        if self._clients is not None:
+            await self._clients.aclose()
+
+
+_ENDED_EARLY = Failure("stream_cut", detail="the stream ended without a finish reason")
+
+
+def _cause(exc: BaseException) -> BaseException | None:
+    """What a ProviderFailure is raised ``from``: the SDK's exception, never our wrapper."""
+    return exc.__cause__ if isinstance(exc, ProviderFailure) else exc
+
+
+def _served_by_openai(endpoint: EndpointPolicy) -> bool:
+    """Whether litellm routes this model to its ``openai`` provider (which takes ``client=``)."""
+    try:
+        _, provider, _, _ = litellm.get_llm_provider(endpoint.model, api_base=endpoint.base_url)
+    except Exception:
+        return False
+    return bool(provider == "openai")

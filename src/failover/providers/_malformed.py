@@ -1,0 +1,88 @@
+"""Skipping a malformed event in an otherwise healthy stream, and saying so.
+
+A proxy that mangles one SSE event (a truncated JSON line, a stray byte) should not end
+a stream that is otherwise fine: the event is dropped, a WARNING goes to logger
+``failover`` with ``failover_event="malformed_event"`` (so metrics can count it), and the
+stream goes on. A stream that never completes (only malformed events) still fails:
+the adapters check that the final event came.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+__all__ = ["TolerantDecoder", "log_malformed"]
+
+_log = logging.getLogger("failover")
+
+
+def log_malformed(endpoint: str, provider: str, model: str, what: str) -> None:
+    """Log one skipped malformed stream event (WARNING, logger ``failover``)."""
+    _log.warning(
+        "%s: skipped a malformed stream event (%s)",
+        endpoint,
+        what,
+        extra={
+            "failover_event": "malformed_event",
+            "failover_endpoint": endpoint,
+            "failover_provider": provider,
+            "failover_model": model,
+            "failover_error": "malformed_event",
+            "failover_detail": what,
+        },
+    )
+
+
+def _malformed(sse: Any, dialect: str) -> str | None:
+    """Why an SSE event cannot be decoded, or ``None`` when it is fine (or not ours).
+
+    ``dialect`` is ``"anthropic"`` (named events, each an object with a ``type``) or
+    ``"openai"`` (unnamed ``data:`` lines ending with ``[DONE]``).
+    """
+    if not sse.data or sse.event in ("ping", "error"):
+        return None  # the SDKs skip these themselves, or report them as errors
+    if dialect == "anthropic" and sse.event is None:
+        return None
+    if dialect == "openai" and (sse.event is not None or sse.data.startswith("[DONE]")):
+        return None
+    try:
+        value = json.loads(sse.data)
+    except ValueError as exc:
+        return f"invalid JSON at char {getattr(exc, 'pos', '?')}"
+    if not isinstance(value, dict):
+        return "not a JSON object"
+    if dialect == "anthropic" and not isinstance(value.get("type"), str):
+        return "an event without a type"
+    return None
+
+
+class TolerantDecoder:
+    """Wraps an SDK's SSE decoder (anthropic, openai): drops and logs events it cannot decode."""
+
+    def __init__(self, inner: Any, endpoint: str, model: str, provider: str = "anthropic") -> None:
+        self._inner = inner
+        self._endpoint = endpoint
+        self._model = model
+        self._provider = provider
+        self._dialect = "anthropic" if provider == "anthropic" else "openai"
+
+    def iter_bytes(self, iterator: Iterator[bytes]) -> Iterator[Any]:
+        """The inner decoder's events, malformed ones left out."""
+        for sse in self._inner.iter_bytes(iterator):
+            problem = _malformed(sse, self._dialect)
+            if problem is None:
+                yield sse
+            else:
+                log_malformed(self._endpoint, self._provider, self._model, problem)
+
+    async def aiter_bytes(self, iterator: AsyncIterator[bytes]) -> AsyncIterator[Any]:
+        """The async twin of :meth:`iter_bytes`."""
+        async for sse in self._inner.aiter_bytes(iterator):
+            problem = _malformed(sse, self._dialect)
+            if problem is None:
+                yield sse
+            else:
+                log_malformed(self._endpoint, self._provider, self._model, problem)
