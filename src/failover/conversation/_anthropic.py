@@ -137,7 +137,7 @@ def _messages(messages: list[Message]) -> list[Message]:
     out = list(messages)
     for i, message in enumerate(messages):
         content = message["content"]
-        if type(content) is not str:
+        if not isinstance(content, str):
             for part in content:
                 if part["type"] not in _NATIVE:  # rare: rebuild this message only
                     out[i] = {"role": message["role"], "content": _parts(content, i)}
