@@ -406,3 +406,88 @@ def test_openai_schema_check_catches_an_invalid_body() -> None:
     problems = _schema_problems(bad, CompletionCreateParamsNonStreaming, "body")
     assert any("messages[0]" in p for p in problems)
     assert any("thinking_blocks: not in the schema" in p for p in problems)
+
+
+ANTHROPIC_CASES: dict[str, tuple[list[dict[str, Any]], dict[str, Any]]] = {
+    "anthropic_tool_round": (
+        [
+            user("find x"),
+            {
+                "role": "assistant",
+                "content": [
+                    {"type": "text", "text": "Searching."},
+                    {"type": "tool_use", "id": "toolu_01", "name": "search", "input": {"q": "x"}},
+                ],
+            },
+            user([{"type": "tool_result", "tool_use_id": "toolu_01", "content": "found"}]),
+        ],
+        {
+            "tools": [
+                {"name": "search", "description": "A tool.", "input_schema": {"type": "object"}}
+            ]
+        },
+    ),
+    "anthropic_image_block": (
+        [
+            user(
+                [
+                    {"type": "text", "text": "What?"},
+                    {
+                        "type": "image",
+                        "source": {"type": "base64", "media_type": "image/png", "data": "iVBO"},
+                    },
+                ]
+            )
+        ],
+        {},
+    ),
+    "anthropic_tool_choice": (
+        [user("find x")],
+        {
+            "tools": [{"name": "search", "input_schema": {"type": "object"}}],
+            "tool_choice": {"type": "any", "disable_parallel_tool_use": True},
+        },
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(CASES) + list(ANTHROPIC_CASES))
+def test_openai_form_round_trips_through_litellm(name: str) -> None:
+    """Our OpenAI form, put through LiteLLM's Anthropic translation, gives our Anthropic body.
+
+    This is the failover path in reverse: what LiteLLM receives from us must mean the same
+    request as what the native Anthropic path sends, whichever dialect the caller wrote.
+    """
+    messages, params = {**CASES, **ANTHROPIC_CASES}[name]
+    request = parse_request(messages, params)
+    openai_form = to_openai_kwargs(request)
+    openai_messages = openai_form.pop("messages")
+    ours = _normalized(to_anthropic_kwargs(request, MODEL))
+    theirs = _normalized(litellm_body(openai_messages, openai_form))
+    if "max_tokens" not in params and "max_completion_tokens" not in params:
+        del ours["max_tokens"], theirs["max_tokens"]
+    # The documented degradations on the way to OpenAI: signed thinking is dropped (a
+    # signature is provider-bound), cache_control markers are removed, and a thinking
+    # budget travels as the nearest effort level (2000 tokens -> "medium" -> 2048).
+    ours = _without_cache_control(ours)
+    ours["system"] = _system(ours["system"])
+    ours["messages"] = [
+        {**m, "content": [b for b in m["content"] if b["type"] != "thinking"]}
+        for m in ours["messages"]
+    ]
+    if ours["thinking"] is not None and theirs["thinking"] is not None:
+        ours["thinking"] = {**ours["thinking"], "budget_tokens": None}
+        theirs["thinking"] = {**theirs["thinking"], "budget_tokens": None}
+    # An object schema without "properties" is one with none: LiteLLM adds the empty dict.
+    for tool in ours["tools"]:
+        tool["input_schema"] = {"properties": {}, **tool["input_schema"]}
+    for field in ours:
+        assert ours[field] == theirs[field], f"{name}: {field} differs"
+
+
+def _without_cache_control(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_cache_control(v) for k, v in value.items() if k != "cache_control"}
+    if isinstance(value, list):
+        return [_without_cache_control(v) for v in value]
+    return value
