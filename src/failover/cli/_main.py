@@ -22,6 +22,7 @@ from typing import TextIO
 from .._errors import PolicyError
 from .._version import __version__
 from ..policy._durations import format_duration
+from ..policy._extras import missing_extras
 from ..policy._fields import redact_url
 from ..policy._model import Policy, PolicyFileNotFound, RoutePolicy
 
@@ -129,6 +130,10 @@ def _run_check(args: argparse.Namespace) -> int:
     if isinstance(policy, int):
         return policy
     print("\n".join(summary(policy)))
+    # A missing extra is a warning, not an error: the file is valid, and the other
+    # endpoints still answer; but the fix belongs here, not in a crash at the first call.
+    for missing in missing_extras(policy):
+        print(f"{policy.source or 'policy'}: warning: {missing}", file=sys.stderr)
     return 0
 
 
@@ -146,6 +151,8 @@ def summary(policy: Policy) -> list[str]:
     lines.append("")
     if unused:
         lines.append(f"unused endpoints: {', '.join(unused)}")
+    if policy.namespace is not None:
+        lines.append(f"namespace: {policy.namespace}")
     if policy.default_route is not None:
         lines.append(f"default route: {policy.default_route}")
     elif default is not None:
@@ -179,9 +186,12 @@ def _route_lines(policy: Policy, route: RoutePolicy, *, is_default: bool) -> lis
         ep = policy.endpoints[name]
         timeout, retry, _ = policy.effective(route.name, name)
         where = redact_url(ep.base_url) if ep.base_url else "(provider default URL)"
+        first = timeout.first_token
+        first_token = f", first token {format_duration(first)}" if first is not None else ""
         lines.append(
             f"  {index}. {name:<{width}}  {ep.provider:<9}  {ep.model}  {where}  "
-            f"[{retry.attempts} attempt(s), read timeout {format_duration(timeout.read)}]"
+            f"[{retry.attempts} attempt(s), read timeout {format_duration(timeout.read)}"
+            f"{first_token}]"
         )
     return lines
 
