@@ -6,7 +6,6 @@ paths such as ``messages.1.content.0.type``), so a test can match on the field.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from ._schema import (
@@ -18,6 +17,15 @@ from ._schema import (
     check_range,
     check_type,
     field,
+)
+from ._schema_anthropic_params import (
+    TOOL_NAME,
+    cache_control,
+    output_params,
+    thinking_config,
+    thinking_limits,
+    tool_choice,
+    tools,
 )
 
 __all__ = ["anthropic_problem"]
@@ -56,7 +64,6 @@ _LOOSE_BLOCKS = frozenset(
 )  # fmt: skip
 _ASSISTANT_ONLY = frozenset({"tool_use", "thinking", "redacted_thinking"})
 _IMAGE_TYPES = ("image/jpeg", "image/png", "image/gif", "image/webp")
-_TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,128}$")
 _WORDS = {
     "str": "a valid string",
     "int": "a valid integer",
@@ -97,7 +104,7 @@ def _check(body: Any) -> None:
         raise Invalid(("model",), "value", "String should have at least 1 character")
     max_tokens = field(body, "max_tokens", (), "int", required=True)
     check_range(max_tokens, ("max_tokens",), 1)
-    thinking = _thinking(body.get("thinking"), max_tokens)
+    thinking = thinking_config(body.get("thinking"), max_tokens)
     _system(body.get("system"))
     _messages(field(body, "messages", (), "list", required=True), thinking)
     check_range(field(body, "temperature", (), "number"), ("temperature",), 0, 1)
@@ -111,11 +118,11 @@ def _check(body: Any) -> None:
         check_keys(metadata, ("user_id",), ("metadata",))
         field(metadata, "user_id", ("metadata",), "str")
     check_one_of(body.get("service_tier"), ("service_tier",), ("auto", "standard_only"))
-    _tools(field(body, "tools", (), "list"))
-    _tool_choice(body.get("tool_choice"))
-    _output(body)
+    tools(field(body, "tools", (), "list"))
+    tool_choice(body.get("tool_choice"))
+    output_params(body)
     if thinking:
-        _thinking_limits(body)
+        thinking_limits(body)
 
 
 def _system(system: Any) -> None:
@@ -202,7 +209,7 @@ def _block(block: Any, path: Path, role: str) -> str:
     check_keys(block, allowed, path)
     for key in required:
         field(block, key, path, "str", required=True)
-    _cache_control(block.get("cache_control"), (*path, "cache_control"))
+    cache_control(block.get("cache_control"), (*path, "cache_control"))
     _block_body(kind, block, path)
     return str(kind)
 
@@ -217,7 +224,7 @@ def _block_body(kind: str, block: dict[str, Any], path: Path) -> None:
         _source(source, (*path, "source"), image=False)
     elif kind == "tool_use":
         field(block, "input", path, "dict", required=True)
-        if not _TOOL_NAME.match(block["name"]):
+        if not TOOL_NAME.match(block["name"]):
             raise Invalid((*path, "name"), "value", "String should match pattern "
                           "'^[a-zA-Z0-9_-]{1,128}$'")  # fmt: skip
     elif kind == "tool_result":
@@ -262,15 +269,6 @@ def _source(source: dict[str, Any], path: Path, *, image: bool) -> None:
         check_one_of(media, (*path, "media_type"), choices)
 
 
-def _cache_control(value: Any, path: Path) -> None:
-    if value is None:
-        return
-    check_type(value, path, "dict")
-    check_keys(value, ("type", "ttl"), path)
-    check_one_of(value.get("type"), (*path, "type"), ("ephemeral",))
-    check_one_of(value.get("ttl"), (*path, "ttl"), ("5m", "1h"))
-
-
 def _tool_pairs(messages: list[dict[str, Any]]) -> None:
     """Each tool_use is answered in the very next message, each tool_result answers one."""
     previous: list[str] = []
@@ -302,54 +300,6 @@ def _tool_pairs(messages: list[dict[str, Any]]) -> None:
         ]
 
 
-def _thinking(value: Any, max_tokens: int) -> bool:
-    """Check the thinking config; whether thinking is on."""
-    if value is None:
-        return False
-    path: Path = ("thinking",)
-    check_type(value, path, "dict")
-    kind = value.get("type")
-    if kind is None:
-        raise Invalid((*path, "type"), "missing")
-    check_one_of(kind, (*path, "type"), ("enabled", "disabled", "adaptive"))
-    if kind == "disabled":
-        check_keys(value, ("type",), path)
-        return False
-    if kind == "adaptive":
-        check_keys(value, ("type", "display"), path)
-        return True
-    check_keys(value, ("type", "budget_tokens", "display"), path)
-    budget = field(value, "budget_tokens", ("thinking", "enabled"), "int", required=True)
-    check_range(budget, ("thinking", "enabled", "budget_tokens"), 1024)
-    if budget >= max_tokens:
-        raise Invalid(
-            ("max_tokens",), "value", "`max_tokens` must be greater than `thinking.budget_tokens`"
-        )
-    return True
-
-
-def _thinking_limits(body: dict[str, Any]) -> None:
-    temperature = body.get("temperature")
-    if temperature is not None and temperature != 1:
-        raise Invalid(
-            ("temperature",), "value", "`temperature` may only be set to 1 when thinking is enabled"
-        )
-    if body.get("top_k") is not None:
-        raise Invalid(("top_k",), "value", "`top_k` is not supported when thinking is enabled")
-    top_p = body.get("top_p")
-    if top_p is not None and top_p < 0.95:
-        raise Invalid(
-            ("top_p",), "value", "`top_p` must be >= 0.95 or unset when thinking is enabled"
-        )
-    choice = body.get("tool_choice")
-    if isinstance(choice, dict) and choice.get("type") in ("any", "tool"):
-        raise Invalid(
-            ("tool_choice",),
-            "value",
-            "Thinking may not be enabled when tool_choice forces tool use.",
-        )
-
-
 def _thinking_replayed(messages: list[dict[str, Any]]) -> None:
     """Mid tool loop with thinking on, the last assistant turn must start with thinking."""
     last = messages[-1]
@@ -368,76 +318,3 @@ def _thinking_replayed(messages: list[dict[str, Any]]) -> None:
             "is enabled, a final `assistant` message must start with a thinking block "
             "(preceding the lastmost set of `tool_use` and `tool_result` blocks).",
         )  # fmt: skip
-
-
-def _tools(tools: list[Any] | None) -> None:
-    names: set[str] = set()
-    for i, tool in enumerate(tools or ()):
-        path: Path = ("tools", i)
-        check_type(tool, path, "dict")
-        kind = tool.get("type")
-        if kind == "function":
-            raise Invalid(
-                path, "value", "Input tag 'function' found using 'type' does not match any of "
-                "the expected tags: 'custom', 'bash_20250124', 'text_editor_20250728', "
-                "'web_search_20250305', ...",
-            )  # fmt: skip
-        name = field(tool, "name", path, "str", required=True)
-        if kind not in (None, "custom"):
-            continue  # a server tool (web_search_..., bash_...): its options are its own
-        path = (*path, "custom")
-        check_keys(
-            tool,
-            ("type", "name", "description", "input_schema", "cache_control", "strict",
-             "input_examples", "defer_loading", "allowed_callers", "eager_input_streaming"),
-            path,
-        )  # fmt: skip
-        if not _TOOL_NAME.match(name):
-            raise Invalid((*path, "name"), "value", "String should match pattern "
-                          "'^[a-zA-Z0-9_-]{1,128}$'")  # fmt: skip
-        if name in names:
-            raise Invalid(("tools",), "value", f"Tool names must be unique: {name!r}")
-        names.add(name)
-        field(tool, "description", path, "str")
-        schema = field(tool, "input_schema", path, "dict", required=True)
-        if schema.get("type") != "object":
-            raise Invalid((*path, "input_schema", "type"), "value", "Input should be 'object'")
-        _cache_control(tool.get("cache_control"), (*path, "cache_control"))
-
-
-def _tool_choice(choice: Any) -> None:
-    if choice is None:
-        return
-    path: Path = ("tool_choice",)
-    check_type(choice, path, "dict")
-    kind = choice.get("type")
-    if kind is None:
-        raise Invalid((*path, "type"), "missing")
-    check_one_of(kind, (*path, "type"), ("auto", "any", "tool", "none"))
-    allowed = ("type", "disable_parallel_tool_use") + (("name",) if kind == "tool" else ())
-    check_keys(choice, allowed, path)
-    field(choice, "disable_parallel_tool_use", path, "bool")
-    if kind == "tool":
-        field(choice, "name", path, "str", required=True)
-
-
-def _output(body: dict[str, Any]) -> None:
-    config = field(body, "output_config", (), "dict")
-    if config is not None:
-        check_keys(config, ("effort", "format"), ("output_config",))
-        check_one_of(
-            config.get("effort"),
-            ("output_config", "effort"),
-            ("low", "medium", "high", "xhigh", "max"),
-        )
-        _format(config.get("format"), ("output_config", "format"))
-    _format(body.get("output_format"), ("output_format",))
-
-
-def _format(value: Any, path: Path) -> None:
-    if value is None:
-        return
-    check_type(value, path, "dict")
-    check_keys(value, ("type", "schema"), path)
-    check_one_of(value.get("type"), (*path, "type"), ("json_schema",))
-    field(value, "schema", path, "dict", required=True)
