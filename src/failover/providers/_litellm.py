@@ -28,6 +28,7 @@ from ..policy._model import EndpointPolicy
 from . import _fork
 from ._base import ProviderFailure, ProviderRequest, ProviderResult
 from ._encode import encoding_detail
+from ._malformed import EVENT_COUNTS
 from ._openai_clients import OpenAIClients
 from ._quiet import install as install_quiet
 from ._quiet import quiet, quiet_token, reset_quiet
@@ -77,7 +78,7 @@ _DEADLINE_REACHED = Failure("deadline", detail="deadline reached")
 T = TypeVar("T")
 
 
-def _bounded(fn: Callable[[], T], limit: float | None = None) -> T:
+def _bounded(fn: Callable[[], T], limit: float | None = None, counts: list[int] | None = None) -> T:
     """Run ``fn`` on a worker thread, waiting at most until the current deadline.
 
     ``limit`` bounds the wait further (a stream's wait for its headers, by ``read``).
@@ -89,9 +90,14 @@ def _bounded(fn: Callable[[], T], limit: float | None = None) -> T:
         budget, failure = limit, _READ_TIMED_OUT
     else:
         failure = _DEADLINE_REACHED
+    counting = EVENT_COUNTS.set(counts)
+    try:
+        context = contextvars.copy_context()
+    finally:
+        EVENT_COUNTS.reset(counting)
     if budget is None:
-        return quiet(fn)
-    future = _worker_pool().submit(contextvars.copy_context().run, quiet, fn)
+        return context.run(quiet, fn)
+    future = _worker_pool().submit(context.run, quiet, fn)
     try:
         return future.result(timeout=max(budget, 0.0))
     except concurrent.futures.TimeoutError as exc:
@@ -99,7 +105,9 @@ def _bounded(fn: Callable[[], T], limit: float | None = None) -> T:
         raise ProviderFailure(failure) from exc
 
 
-async def _abounded(awaitable: Awaitable[T], limit: float | None = None) -> T:
+async def _abounded(
+    awaitable: Awaitable[T], limit: float | None = None, counts: list[int] | None = None
+) -> T:
     """Await ``awaitable``, at most until the current deadline (or ``limit``)."""
     budget = _deadline.remaining()
     if limit is not None and (budget is None or limit < budget):
@@ -107,6 +115,7 @@ async def _abounded(awaitable: Awaitable[T], limit: float | None = None) -> T:
     else:
         failure = _DEADLINE_REACHED
     token = quiet_token()
+    counting = EVENT_COUNTS.set(counts)
     try:
         if budget is None:
             return await awaitable
@@ -114,6 +123,7 @@ async def _abounded(awaitable: Awaitable[T], limit: float | None = None) -> T:
     except asyncio.TimeoutError as exc:
         raise ProviderFailure(failure) from exc
     finally:
+        EVENT_COUNTS.reset(counting)
         reset_quiet(token)
 
 
@@ -352,17 +362,20 @@ class LiteLLMProvider:
         """
         chunks: list[Any] = []
         streamed = False
+        counts = [0, 0]  # good and malformed events, counted by the decoder
         try:
             send = functools.partial(litellm.completion, **self._kwargs(call, stream=True))
-            iterator = iter(_bounded(send, call.read_timeout))
+            iterator = iter(_bounded(send, call.read_timeout, counts))
             step = functools.partial(next, iterator, _END)
-            while (chunk := _bounded(step, None if streamed else call.read_timeout)) is not _END:
+            while (
+                chunk := _bounded(step, None if streamed else call.read_timeout, counts)
+            ) is not _END:
                 chunks.append(chunk)
                 delta = _delta(chunk)
                 if delta:
                     streamed = True
                     yield delta
-            final = self._final(chunks)
+            final = self._final(chunks, counts)
         except Exception as exc:
             raise self._failure(exc, call, streamed=streamed) from _cause(exc)
         yield _result(final)
@@ -371,14 +384,15 @@ class LiteLLMProvider:
         """The async twin of :meth:`stream`."""
         chunks: list[Any] = []
         streamed = False
+        counts = [0, 0]  # good and malformed events, counted by the decoder
         try:
             kwargs = self._kwargs(call, stream=True, is_async=True)
-            response = await _abounded(litellm.acompletion(**kwargs), call.read_timeout)
+            response = await _abounded(litellm.acompletion(**kwargs), call.read_timeout, counts)
             iterator = response.__aiter__()
             while True:
                 try:
                     limit = None if streamed else call.read_timeout
-                    chunk = await _abounded(iterator.__anext__(), limit)
+                    chunk = await _abounded(iterator.__anext__(), limit, counts)
                 except StopAsyncIteration:
                     break
                 chunks.append(chunk)
@@ -386,13 +400,16 @@ class LiteLLMProvider:
                 if delta:
                     streamed = True
                     yield delta
-            final = self._final(chunks)
+            final = self._final(chunks, counts)
         except Exception as exc:
             raise self._failure(exc, call, streamed=streamed) from _cause(exc)
         yield _result(final)
 
-    def _final(self, chunks: list[Any]) -> Any:
+    def _final(self, chunks: list[Any], counts: list[int] | None) -> Any:
         """The whole answer from the chunks; a stream that never finished is a cut."""
+        if counts is not None and counts[1] and not counts[0]:
+            # litellm makes up a final chunk even when every event was dropped.
+            raise ProviderFailure(_ONLY_MALFORMED)
         if not any(chunk.choices and chunk.choices[0].finish_reason for chunk in chunks):
             raise ProviderFailure(_ENDED_EARLY)
         return quiet(functools.partial(litellm.stream_chunk_builder, chunks))
@@ -409,6 +426,7 @@ class LiteLLMProvider:
 
 
 _ENDED_EARLY = Failure("stream_cut", detail="the stream ended without a finish reason")
+_ONLY_MALFORMED = Failure("server", detail="the stream sent only malformed events")
 
 
 def _cause(exc: BaseException) -> BaseException | None:

@@ -12,11 +12,16 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import AsyncIterator, Iterator
+from contextvars import ContextVar
 from typing import Any
 
-__all__ = ["TolerantDecoder", "log_malformed"]
+__all__ = ["EVENT_COUNTS", "TolerantDecoder", "log_malformed"]
 
 _log = logging.getLogger("failover")
+
+EVENT_COUNTS: ContextVar[list[int] | None] = ContextVar("failover_event_counts", default=None)
+"""Set to ``[0, 0]`` around a stream: the decoders count good and malformed events into it
+(a list, so counts made on a worker thread's copy of the context are seen by the caller)."""
 
 
 def log_malformed(endpoint: str, provider: str, model: str, what: str) -> None:
@@ -69,20 +74,23 @@ class TolerantDecoder:
         self._provider = provider
         self._dialect = "anthropic" if provider == "anthropic" else "openai"
 
+    def _good(self, sse: Any) -> bool:
+        problem = _malformed(sse, self._dialect)
+        counts = EVENT_COUNTS.get()
+        if counts is not None:
+            counts[0 if problem is None else 1] += 1
+        if problem is not None:
+            log_malformed(self._endpoint, self._provider, self._model, problem)
+        return problem is None
+
     def iter_bytes(self, iterator: Iterator[bytes]) -> Iterator[Any]:
         """The inner decoder's events, malformed ones left out."""
         for sse in self._inner.iter_bytes(iterator):
-            problem = _malformed(sse, self._dialect)
-            if problem is None:
+            if self._good(sse):
                 yield sse
-            else:
-                log_malformed(self._endpoint, self._provider, self._model, problem)
 
     async def aiter_bytes(self, iterator: AsyncIterator[bytes]) -> AsyncIterator[Any]:
         """The async twin of :meth:`iter_bytes`."""
         async for sse in self._inner.aiter_bytes(iterator):
-            problem = _malformed(sse, self._dialect)
-            if problem is None:
+            if self._good(sse):
                 yield sse
-            else:
-                log_malformed(self._endpoint, self._provider, self._model, problem)
