@@ -19,13 +19,14 @@ import os
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-__all__ = ["RedisServer", "redis_server", "require_redis_server"]
+__all__ = ["RedisServer", "redis_server", "require_redis_server", "sentinel_group"]
 
 # How long a fresh redis-server may take to answer PING.
 _START_TIMEOUT = 10.0
@@ -66,9 +67,16 @@ class RedisServer:
     so a test can simulate an outage.
     """
 
-    def __init__(self, binary: str, port: int | None = None) -> None:
+    def __init__(
+        self, binary: str, port: int | None = None, args: tuple[str, ...] = (), cwd: str = ""
+    ) -> None:
         self.binary = binary
         self.port = port if port is not None else _free_port()
+        self.args = args  # more options (replicaof, cluster-enabled ...), or a config file
+        # A directory of its own: a replica writes the RDB it receives there, and a server
+        # started later in the same directory would load it.
+        self._own_dir = not cwd
+        self.cwd = cwd or tempfile.mkdtemp(prefix="failover-redis-")
         self._proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -85,10 +93,17 @@ class RedisServer:
         if self.running:
             return self
         options = ["--bind", "127.0.0.1", "--appendonly", "no", "--daemonize", "no"]
+        head = list(self.args[:1]) if self.args[:1] and self.args[0].endswith(".conf") else []
         self._proc = subprocess.Popen(
-            [self.binary, "--port", str(self.port), "--save", "", *options],
+            [
+                self.binary,
+                *head,
+                *("--port", str(self.port), "--save", "", *options),
+                *self.args[len(head) :],
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            cwd=self.cwd,
         )
         give_up = time.monotonic() + _START_TIMEOUT
         while not _ping(self.port):
@@ -108,6 +123,12 @@ class RedisServer:
         proc.kill()
         proc.wait(timeout=5)
 
+    def remove(self) -> None:
+        """Stop the server and delete the directory it made for itself."""
+        self.stop()
+        if self._own_dir:
+            shutil.rmtree(self.cwd, ignore_errors=True)
+
     def client(self) -> Any:
         """A ``redis.Redis`` client on this server (imported here: redis is an extra)."""
         import redis
@@ -123,9 +144,37 @@ def redis_server() -> Iterator[RedisServer]:
         server.start()
     except RuntimeError:
         # Another process may have taken the probed port between probe and bind: once more.
+        server.remove()
         server = RedisServer(server.binary)
         server.start()
     try:
         yield server
     finally:
-        server.stop()
+        server.remove()
+
+
+@contextlib.contextmanager
+def sentinel_group(workdir: str, service: str = "svc") -> Iterator[tuple[RedisServer, ...]]:
+    """A master, its replica and one Sentinel watching them (quick to fail over).
+
+    Yields ``(master, replica, sentinel)``; the Sentinel declares the master down after
+    300 ms and promotes the replica. Everything is killed on exit.
+    """
+    binary = require_redis_server()
+    master = RedisServer(binary)
+    replica = RedisServer(binary, args=("--replicaof", "127.0.0.1", str(master.port)))
+    conf = os.path.join(workdir, "sentinel.conf")
+    sentinel = RedisServer(binary, args=(conf, "--sentinel"), cwd=workdir)
+    with open(conf, "w") as out:  # Sentinel rewrites its config file: a private one
+        out.write(
+            f"sentinel monitor {service} 127.0.0.1 {master.port} 1\n"
+            f"sentinel down-after-milliseconds {service} 300\n"
+            f"sentinel failover-timeout {service} 3000\n"
+        )
+    try:
+        for server in (master, replica, sentinel):
+            server.start()
+        yield master, replica, sentinel
+    finally:
+        for server in (master, replica, sentinel):
+            server.remove()

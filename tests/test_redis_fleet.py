@@ -1,0 +1,358 @@
+"""Shared state for a fleet: keys by identity, asyncio without blocking, Sentinel failover."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import redis
+
+from failover._clock import SystemClock
+from failover.breaker._breaker import Breaker
+from failover.breaker._keys import breaker_key, cache_prefix, settings_fingerprint
+from failover.breaker._redis import RedisBreakerStore
+from failover.breaker._redis_connect import forget_connections, parse_url
+from failover.cache._backends import CacheEntry, RedisCache, open_cache
+from failover.policy._model import BreakerPolicy
+
+from _redis import RedisServer, redis_server, sentinel_group
+
+pytestmark = pytest.mark.redis
+
+MSG = [{"role": "user", "content": "hello"}]
+
+
+@pytest.fixture
+def srv() -> Iterator[RedisServer]:
+    with redis_server() as server:
+        yield server
+    forget_connections()
+
+
+def bpolicy(**values: Any) -> BreakerPolicy:
+    return BreakerPolicy(**{"failure_threshold": 3, "reset_timeout": 30.0, **values})
+
+
+# --- keys by identity -----------------------------------------------------------------------
+
+
+def test_breaker_key_depends_on_identity_and_rules_only() -> None:
+    """Same endpoint and rules: same key; another URL, model or threshold: another key."""
+    fp = settings_fingerprint(bpolicy())
+    key = breaker_key(None, "anthropic", "claude", "http://a", fp)
+    assert key == breaker_key(None, "anthropic", "claude", "http://a", fp)
+    assert key.startswith("failover:breaker:{")
+    assert key.endswith("}:anthropic/claude")
+    others = {
+        breaker_key(None, "litellm", "claude", "http://a", fp),
+        breaker_key(None, "anthropic", "claude-2", "http://a", fp),
+        breaker_key(None, "anthropic", "claude", "http://b", fp),
+        breaker_key(
+            None,
+            "anthropic",
+            "claude",
+            "http://a",
+            settings_fingerprint(bpolicy(failure_threshold=4)),
+        ),
+        breaker_key("staging", "anthropic", "claude", "http://a", fp),
+    }
+    assert key not in others
+    assert len(others) == 5
+    # slow_call is judged by the caller: processes differing in it still share a breaker.
+    assert settings_fingerprint(bpolicy(slow_call=5.0)) == fp
+
+
+def test_namespace_overrides_the_prefix_and_cannot_break_the_hash_tag() -> None:
+    """An explicit namespace prefixes both key kinds; braces in it never make a hash tag."""
+    from redis.crc import key_slot
+
+    assert cache_prefix(None) == "failover:cache:"
+    assert cache_prefix("prod") == "failover:prod:cache:"
+    key = breaker_key("a{b}", "anthropic", "m{x}", None, "fp")
+    assert key.startswith("failover:a(b):breaker:{")
+    tag = key.split("{", 1)[1].split("}", 1)[0]
+    assert key_slot(key.encode()) == key_slot(tag.encode())
+    assert all(c in "0123456789abcdef" for c in tag)
+
+
+def test_state_urls_parse_for_sentinel_and_cluster() -> None:
+    """redis+sentinel and redis+cluster URLs name their nodes, service, db and credentials."""
+    target = parse_url("redis+sentinel://:s3cret@h1:26379,h2:26380/mymaster/2")
+    assert (target.kind, target.nodes, target.service, target.db) == (
+        "sentinel",
+        (("h1", 26379), ("h2", 26380)),
+        "mymaster",
+        2,
+    )
+    assert target.password == "s3cret"
+    cluster = parse_url("redis+cluster://h1:7000,h2:7001")
+    assert (cluster.kind, cluster.nodes) == ("cluster", (("h1", 7000), ("h2", 7001)))
+    assert parse_url("redis://h:1/0").kind == "single"
+    with pytest.raises(ValueError, match="service"):
+        parse_url("redis+sentinel://h1:26379")
+
+
+_VERSION_SCRIPT = """
+import json, sys
+from failover._clock import SystemClock
+from failover.breaker._breaker import Breaker
+from failover.breaker._keys import breaker_key, settings_fingerprint
+from failover.breaker._redis import RedisBreakerStore
+from failover.cache._backends import CacheEntry, cache_key, open_cache
+from failover.policy._model import Policy
+
+url, action, policy = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+p = Policy.from_dict(policy)
+ep = p.endpoints["primary"]
+_, _, bp = p.effective("chat", "primary")
+key = breaker_key(p.namespace if hasattr(p, "namespace") else None, ep.provider, ep.model,
+                  ep.base_url, settings_fingerprint(bp))
+store = RedisBreakerStore(url, None, "primary", bp, SystemClock(), key=key, timeout=2.0)
+breaker = Breaker("primary", bp, SystemClock(), store=store)
+cache = open_cache("redis", url, 100, None)
+ck = cache_key("chat", [{"role": "user", "content": "hi"}], {"max_tokens": 8})
+if action == "open":
+    for _ in range(bp.failure_threshold):
+        breaker.acquire().failure()
+    entry = CacheEntry("cached", "secondary", "anthropic", "m", __import__("time").time())
+    cache.put(ck, entry, 60)
+    print(json.dumps([breaker.state, None]))
+else:
+    entry = cache.get(ck)
+    print(json.dumps([store.snapshot().state, entry and entry.text]))
+"""
+
+
+def _policy(version: int, fake_url: str) -> dict[str, Any]:
+    endpoints: dict[str, Any] = {
+        name: {"provider": "anthropic", "model": f"m-{name}", "api_key": "k", "base_url": fake_url}
+        for name in ("primary", "secondary")
+    }
+    routes: dict[str, Any] = {"chat": {"endpoints": ["primary", "secondary"]}}
+    if version == 2:  # a rolling deploy adds an endpoint and a route, and bumps a deadline
+        endpoints["tertiary"] = {**endpoints["secondary"], "model": "m-tertiary"}
+        routes["batch"] = {"endpoints": ["tertiary", "primary"], "deadline": "300s"}
+        routes["chat"]["endpoints"] = ["primary", "secondary", "tertiary"]
+    return {"version": 1, "endpoints": endpoints, "routes": routes, "default_route": "chat"}
+
+
+def test_two_policy_versions_share_breakers_and_the_cache(srv: RedisServer) -> None:
+    """Process v1 opens a breaker and caches an answer; process v2 (one more endpoint and
+    route) sees the breaker open and gets the answer: the keys ignore the rest of the policy."""
+
+    def run(action: str, version: int) -> list[Any]:
+        policy = json.dumps(_policy(version, "http://127.0.0.1:9/v1"))
+        out = subprocess.run(
+            [sys.executable, "-c", _VERSION_SCRIPT, srv.url, action, policy],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        result: list[Any] = json.loads(out.stdout)
+        return result
+
+    assert run("open", 1) == ["open", None]
+    assert run("read", 2) == ["open", "cached"]
+    keys = sorted(k.decode() for k in srv.client().keys("*"))
+    assert len(keys) == 2  # one breaker, one answer: nothing split by policy version
+    assert keys[0].startswith("failover:breaker:{")
+    assert keys[1].startswith("failover:cache:")
+
+
+# --- asyncio: the loop never waits on Redis -------------------------------------------------
+
+
+class Blackhole:
+    """A TCP listener that accepts connections and never answers (a silent Redis)."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(128)
+        self.url = f"redis://127.0.0.1:{self.sock.getsockname()[1]}/0"
+        self.held: list[socket.socket] = []
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.held.append(conn)
+
+    def close(self) -> None:
+        self.sock.close()
+        for conn in self.held:
+            conn.close()
+
+
+@pytest.fixture
+def blackhole() -> Iterator[Blackhole]:
+    hole = Blackhole()
+    yield hole
+    hole.close()
+    forget_connections()
+
+
+async def _ticker(lags: list[float], stop: asyncio.Event) -> None:
+    """Sleep 1 ms at a time and record how late each wake-up was."""
+    loop = asyncio.get_running_loop()
+    while not stop.is_set():
+        t0 = loop.time()
+        await asyncio.sleep(0.001)
+        lags.append(loop.time() - t0 - 0.001)
+
+
+def test_blackholed_redis_never_blocks_the_event_loop(blackhole: Blackhole) -> None:
+    """With Redis accepting and never answering, 400 async calls go on through local
+    breakers and the loop keeps ticking: lag p95 <= 5 ms, and never near the 200 ms a
+    blocking call would cost (the max allows for a loaded 2-core machine's scheduling)."""
+    store = RedisBreakerStore(
+        blackhole.url,
+        None,
+        "ep",
+        bpolicy(),
+        SystemClock(),
+        key="failover:breaker:{x}:ep",
+        timeout=0.2,
+    )
+    cache = RedisCache(blackhole.url, timeout=0.2)
+    outcomes: list[bool] = []
+
+    async def calls(n: int) -> None:
+        for i in range(n):
+            admission = await store.aio.acquire()
+            outcomes.append(admission.admitted)
+            if admission.admitted:
+                await store.aio.record(admission.generation, admission.trial, failed=False)
+            if i % 10 == 0:
+                with pytest.raises((redis.RedisError, asyncio.TimeoutError, OSError)):
+                    await cache.aget("k")  # the cache times out without blocking either
+            await asyncio.sleep(0.002)
+
+    async def main() -> list[float]:
+        lags: list[float] = []
+        stop = asyncio.Event()
+        ticker = asyncio.create_task(_ticker(lags, stop))
+        await asyncio.sleep(0.05)  # the ticker's own start-up is not Redis's doing
+        lags.clear()
+        await asyncio.gather(*(calls(40) for _ in range(10)))
+        stop.set()
+        await ticker
+        return lags
+
+    lags = asyncio.run(main())
+    assert len(outcomes) == 400
+    assert all(outcomes)  # every call went on, on the local breaker
+    assert store.shared == "degraded"
+    assert len(lags) > 100
+    lags.sort()
+    assert lags[int(len(lags) * 0.95)] <= 0.005, lags[-10:]
+    assert lags[-1] < 0.05, lags[-10:]
+
+
+def test_async_and_sync_callers_share_one_breaker(srv: RedisServer) -> None:
+    """Failures recorded through the asyncio store open the breaker for sync callers too."""
+    store = RedisBreakerStore(
+        srv.url, None, "ep", bpolicy(), SystemClock(), key="k:{a}", timeout=2.0
+    )
+    cache = open_cache("redis", srv.url, 10, "ns")
+
+    async def main() -> None:
+        for _ in range(3):
+            admission = await store.aio.acquire()
+            await store.aio.record(admission.generation, admission.trial, failed=True)
+        entry = CacheEntry("hi", "ep", "anthropic", "m", time.time())
+        await cache.aput("key", entry, 60)  # type: ignore[attr-defined]
+        assert await cache.aget("key") == entry  # type: ignore[attr-defined]
+
+    asyncio.run(main())
+    assert store.acquire().admitted is False
+    assert store.snapshot().state == "open"
+    assert store.shared == "redis"
+    assert srv.client().exists("failover:ns:cache:key")
+
+
+# --- Sentinel: the master dies, the replica takes over ---------------------------------------
+
+
+def _calls_until(breaker: Breaker, until: float) -> tuple[int, int]:
+    """Calls through ``breaker`` (each a success) until ``until``: (made, failed)."""
+    made = failed = 0
+    while time.monotonic() < until:
+        try:
+            permit = breaker.acquire()
+            if permit is not None:
+                permit.success(0.001)
+            made += 1
+        except Exception:
+            failed += 1
+        time.sleep(0.002)
+    return made, failed
+
+
+def test_sentinel_failover_loses_no_call_and_breakers_converge(tmp_path: Any) -> None:
+    """Kill the master mid-run: calls go on locally while Sentinel promotes the replica,
+    then two processes' stores (two connections) agree on the shared state again."""
+    with sentinel_group(str(tmp_path)) as (master, replica, sentinel):
+        url = f"redis+sentinel://127.0.0.1:{sentinel.port}/svc"
+        policy = bpolicy(reset_timeout=60.0)
+        clock = SystemClock()
+        # Two timeouts: two Connections, as two processes would have.
+        mine = RedisBreakerStore(url, None, "ep", policy, clock, key="failover:breaker:{s}:ep")
+        theirs = RedisBreakerStore(
+            url, None, "ep", policy, clock, key="failover:breaker:{s}:ep", timeout=0.051
+        )
+        other = RedisBreakerStore(url, None, "db", policy, clock, key="failover:breaker:{t}:db")
+        breaker = Breaker("ep", policy, clock, store=mine)
+        assert other.force("open", "before the failover") is not None
+        wait_for(lambda: sentinel.client().execute_command("SENTINEL", "REPLICAS", "svc"), 10)
+        master.client().execute_command("WAIT", 1, 2000)  # the replica has the state
+        made, failed = _calls_until(breaker, time.monotonic() + 0.3)
+        master.stop()
+        more, failed_more = _calls_until(breaker, time.monotonic() + 0.5)
+        assert mine.shared == "degraded"
+
+        def promoted() -> bool:
+            addr = sentinel.client().execute_command("SENTINEL", "GET-MASTER-ADDR-BY-NAME", "svc")
+            return int(addr[1]) == replica.port
+
+        wait_for(promoted, 20)
+        rest = failed_rest = 0
+        give_up = time.monotonic() + 10
+        while mine.shared != "redis" and time.monotonic() < give_up:  # probes once a second
+            made_now, failed_now = _calls_until(breaker, time.monotonic() + 0.1)
+            rest, failed_rest = rest + made_now, failed_rest + failed_now
+        assert failed + failed_more + failed_rest == 0
+        assert made
+        assert more
+        assert rest
+        assert mine.shared == "redis"
+        assert other.snapshot().state == "open"  # replicated before the kill: kept
+        assert theirs.force("open", "after the failover") is not None
+        assert mine.snapshot().state == "open"
+        assert breaker.acquire() is None  # converged: the other process's open holds here
+
+
+def wait_for(check: Any, seconds: float) -> None:
+    give_up = time.monotonic() + seconds
+    while True:
+        try:
+            if check():
+                return
+        except Exception:  # not up yet
+            pass
+        if time.monotonic() > give_up:
+            raise AssertionError(f"not true within {seconds} s: {check}")
+        time.sleep(0.05)
