@@ -15,7 +15,7 @@ from types import MappingProxyType
 from typing import Any, Literal
 
 from ._durations import DAY, parse_duration
-from ._fields import describe, did_you_mean
+from ._fields import DURATION_SCHEMA, describe, did_you_mean
 
 __all__ = [
     "OBSERVABILITY_SCHEMA",
@@ -65,7 +65,7 @@ OBSERVABILITY_SCHEMA: dict[str, Any] = {
                     "additionalProperties": False,
                     "properties": {
                         "window": {
-                            "type": "string",
+                            **DURATION_SCHEMA,
                             "description": "How far back the figures reach (a duration).",
                         },
                         "max_samples": {
