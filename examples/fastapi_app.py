@@ -17,7 +17,7 @@ How failover's outcomes become HTTP:
 - ``RequestError`` (the provider rejected the request itself) -> its status: 400, 413, 422
 - ``RouteNotFound`` -> 404
 - ``AllEndpointsFailed`` -> 503, ``DeadlineExceeded`` -> 504, each with the attempts made;
-  a ``retry-after`` header when every endpoint was skipped by an open breaker
+  a ``retry-after`` header when every endpoint's breaker is open
 - a stream that breaks after text was sent: the status line has gone already, so the
   stream ends with an ``error`` event instead of ``done``; the client must discard the
   partial answer (or show it as cut off). It is never passed off as complete.
@@ -221,18 +221,17 @@ def _unavailable(
 def _retry_after(router: Router, exc: AllEndpointsFailed) -> int | None:
     """Seconds until an open breaker of the route admits a trial call again.
 
-    Only when every endpoint was skipped: an endpoint that failed on its own may well
-    answer the next request.
+    Only when every endpoint the call met has its breaker open (skipped, or its panic
+    trial failed): an endpoint that failed on its own may well answer the next request.
     """
-    if not exc.attempts or any(a.outcome != "skipped" for a in exc.attempts):
+    if not exc.attempts:
         return None
     breakers = {s.name: s for s in router.status()}
     retry_at = []
     for endpoint in {a.endpoint for a in exc.attempts}:
         # A route that overrides the breaker settings has its own: "endpoint@route".
         breaker = breakers.get(f"{endpoint}@{exc.route}") or breakers.get(endpoint)
-        if breaker is not None and breaker.retry_at is not None:
-            retry_at.append(breaker.retry_at)
-    if not retry_at:
-        return None
+        if breaker is None or breaker.state != "open" or breaker.retry_at is None:
+            return None
+        retry_at.append(breaker.retry_at)
     return max(1, math.ceil(min(retry_at) - time.time()))

@@ -191,11 +191,9 @@ async def test_async_deadline_bounds_a_trickling_server(fakes: list[FakeProvider
     await router.aclose()
 
 
-def test_a_routes_first_call_counts_its_set_up_against_the_deadline(
-    fakes: list[FakeProvider],
-) -> None:
-    """Building a route on first use (importing the SDKs, which can take seconds) is part of
-    the call: the deadline runs from the moment complete() is called."""
+def test_a_router_is_ready_when_constructed(fakes: list[FakeProvider]) -> None:
+    """Routes (SDK imports, clients, breakers) are built by the constructor, so a slow
+    set-up never eats the first call's deadline."""
     clock = VirtualClock()
 
     class SlowToBuild(Router):
@@ -205,10 +203,8 @@ def test_a_routes_first_call_counts_its_set_up_against_the_deadline(
 
     policy = make_policy({f.name: f.url for f in fakes}, deadline="2s")
     with SlowToBuild.from_dict(policy, clock=clock) as router:
-        with pytest.raises(DeadlineExceeded):
-            router.complete(MSG)
-        assert all(f.request_count == 0 for f in fakes)
-        assert router.complete(MSG).endpoint == "primary"  # built: later calls are fine
+        assert router.complete(MSG).endpoint == "primary"
+        assert fakes[0].request_count == 1
 
 
 def test_backoff_sleep_never_crosses_the_deadline(fakes: list[FakeProvider]) -> None:

@@ -379,7 +379,7 @@ def test_stream_idle_cuts_a_stall_between_deltas(fakes: list[FakeProvider]) -> N
     elapsed = time.monotonic() - started
     router.close()
     assert deltas == ["Hello ", "from "]  # cut at the stall, before the last word
-    assert outcomes(info.value.attempts) == [("primary", "error", "timeout", None)]
+    assert outcomes(info.value.attempts) == [("primary", "error", "stream_idle", None)]
     assert info.value.attempts[0].latency < 0.5 + 0.25  # generous: cut before the next write
     assert elapsed < 2.0
     assert fakes[1].request_count == 0

@@ -27,6 +27,7 @@ __all__ = [
     "Event",
     "FailedOver",
     "Listener",
+    "PanicTrial",
     "RetryScheduled",
     "ServedFromCache",
     "emit",
@@ -129,6 +130,17 @@ class BreakerStateChanged:
 
 
 @dataclass(frozen=True, slots=True)
+class PanicTrial:
+    """Every endpoint of ``route`` was skipped by an open breaker and no cached answer was
+    at hand, so one trial request goes to ``endpoint`` (whose breaker opened longest ago)
+    rather than failing the call untried."""
+
+    route: str
+    endpoint: str
+    call_id: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class DeadlineReached:
     """The route's deadline ran out before an answer."""
 
@@ -181,6 +193,7 @@ Event = (
     | RetryScheduled
     | FailedOver
     | BreakerStateChanged
+    | PanicTrial
     | DeadlineReached
     | ServedFromCache
     | CallFinished
@@ -214,6 +227,7 @@ class Audience:
         "call_started",
         "deadline_reached",
         "failed_over",
+        "panic_trial",
         "retry_scheduled",
         "served_from_cache",
     )
@@ -231,6 +245,7 @@ class Audience:
         self.failed_over = hearing(FailedOver)
         self.breaker_state_changed = hearing(BreakerStateChanged)
         self.deadline_reached = hearing(DeadlineReached)
+        self.panic_trial = hearing(PanicTrial)
         self.served_from_cache = hearing(ServedFromCache)
         self.call_finished = hearing(CallFinished)
 

@@ -1,52 +1,43 @@
-"""The Router: a policy's routes, each endpoint behind its breaker, called in order."""
+"""The Router: a policy's routes, each endpoint behind its breaker, called in order.
+
+The Router builds everything at construction (SDK imports, clients, breakers, the cache),
+so its first call is as fast as its hundredth. Each call is a
+:class:`~failover._route_call.RouteCall`; the methods here only drive its plan: send
+requests, sleep, and hand back what came of them.
+"""
 
 from __future__ import annotations
 
 import itertools
-import logging
 import os
 import random
-import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from ._call import AttemptFailed, CallState, Skipped
+from . import _deadline
 from ._clock import Clock, SystemClock
-from ._errors import AllEndpointsFailed, DeadlineExceeded, RequestError
-from ._events import (
-    Audience,
-    BreakerStateChanged,
-    CallFinished,
-    CallStarted,
-    DeadlineReached,
-    FailedOver,
-    Listener,
-    ServedFromCache,
-    emit,
-)
-from ._response import Response, Usage
+from ._events import Audience, BreakerStateChanged, CallStarted, Listener, emit
+from ._response import Response
+from ._route_call import RouteCall, Send, Sleep
 from .instrumentation._logging import LoggingListener
 
 if TYPE_CHECKING:
-    from ._attempts import Endpoint
+    from ._retry import RetryBudget
+    from ._route_call import RouteEndpoint
     from ._streaming import AsyncStream, Stream
     from .breaker._breaker import Breaker, BreakerStore
     from .breaker._core import Transition
-    from .cache._backends import CacheBackend
-    from .policy._model import BreakerPolicy, Policy
-    from .providers import Provider, ProviderResult
+    from .cache._fallback import FallbackCache
+    from .policy._model import Policy
+    from .providers import Provider
 
 __all__ = ["EndpointStatus", "Router"]
 
 # Call ids are unique across Routers, so one listener can serve several of them.
 _CALL_IDS = itertools.count(1)
-# A failing cache backend is reported at most this often (seconds), not on every call.
-_CACHE_ERROR_LOG_EVERY = 60.0
-
-_log = logging.getLogger("failover")
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +72,8 @@ class Router:
     """Routes calls through a policy's endpoints with breakers, retries and a deadline.
 
     One Router is safe to share between threads and between event loops. Build it with
-    :meth:`from_yaml` or :meth:`from_dict`.
+    :meth:`from_yaml` or :meth:`from_dict`. Construction imports the SDKs its endpoints
+    need and builds their clients, so the first call pays no set-up.
 
     Args:
         policy: the validated policy.
@@ -91,6 +83,8 @@ class Router:
         rand: a ``random.random``-like function for backoff jitter.
         namespace: the key prefix for shared state (Redis); derived from the policy's
             endpoints and routes when not given.
+        providers: adapters to use instead of building them, by endpoint name (an
+            in-process fake implementing :class:`failover.providers.Provider`).
     """
 
     def __init__(
@@ -101,6 +95,7 @@ class Router:
         listeners: Iterable[Listener] | None = None,
         rand: Callable[[], float] | None = None,
         namespace: str | None = None,
+        providers: Mapping[str, Provider] | None = None,
     ) -> None:
         self.policy = policy
         self._namespace = namespace
@@ -124,12 +119,13 @@ class Router:
         self._stats = stats
         self._hear = Audience(given)
         self._rand = rand if rand is not None else random.random
-        self._lock = threading.Lock()
-        self._routes: dict[str, tuple[Endpoint, ...]] = {}
         self._breakers: dict[tuple[str, Any], Breaker] = {}
-        self._providers: dict[str, Provider] = {}
-        self._cache: CacheBackend | None = None
-        self._cache_error_logged = -_CACHE_ERROR_LOG_EVERY
+        self._budgets: dict[tuple[str, Any], RetryBudget | None] = {}
+        self._providers: dict[str, Provider] = dict(providers or {})
+        self._cache = self._fallback_cache()
+        self._routes: dict[str, tuple[RouteEndpoint, ...]] = {
+            name: self._build_route(name) for name in policy.routes
+        }
 
     @classmethod
     def from_yaml(cls, path: str | os.PathLike[str], **kwargs: Any) -> Router:
@@ -146,26 +142,19 @@ class Router:
         return cls(Policy.from_dict(data), **kwargs)
 
     # --- building -------------------------------------------------------------------
-    def _endpoints(self, route: str) -> tuple[Endpoint, ...]:
-        endpoints = self._routes.get(route)
-        if endpoints is None:
-            with self._lock:
-                endpoints = self._routes.get(route)
-                if endpoints is None:
-                    endpoints = self._build_route(route)
-                    self._routes[route] = endpoints
-        return endpoints
-
-    def _build_route(self, route: str) -> tuple[Endpoint, ...]:
-        from ._attempts import Endpoint
+    def _build_route(self, route: str) -> tuple[RouteEndpoint, ...]:
+        from ._retry import RetryBudget
+        from ._route_call import RouteEndpoint
         from .breaker._breaker import Breaker
         from .providers import make_provider
+        from .providers._base import accepts_prefill
 
         built = []
         for name in self.policy.routes[route].endpoints:
             ep = self.policy.endpoints[name]
             timeout, retry, breaker_policy = self.policy.effective(route, name)
-            # Routes that leave the breaker settings alone share the endpoint's breaker.
+            # Routes that leave the breaker settings alone share the endpoint's breaker
+            # (and its retry budget, which counts the endpoint's calls).
             key = (name, breaker_policy)
             breaker = self._breakers.get(key)
             if breaker is None:
@@ -178,11 +167,12 @@ class Router:
                     on_transition=self._on_transition,
                 )
                 self._breakers[key] = breaker
+                self._budgets[key] = RetryBudget.of(retry)
             provider = self._providers.get(name)
             if provider is None:
                 provider = self._providers[name] = make_provider(ep)
             built.append(
-                Endpoint(
+                RouteEndpoint(
                     name=name,
                     provider_name=ep.provider,
                     model=ep.model,
@@ -191,11 +181,14 @@ class Router:
                     retry=retry,
                     breaker=breaker,
                     provider=provider,
+                    budget=self._budgets[key],
+                    prefill=accepts_prefill(ep),
+                    first_token=getattr(timeout, "first_token", None),
                 )
             )
         return tuple(built)
 
-    def _state_store(self, label: str, policy: BreakerPolicy) -> BreakerStore | None:
+    def _state_store(self, label: str, policy: Any) -> BreakerStore | None:
         """The shared store for one breaker when the policy keeps state in Redis."""
         if self.policy.state.kind != "redis":
             return None  # the breaker makes its own process-local store
@@ -205,40 +198,59 @@ class Router:
         assert url is not None
         return RedisBreakerStore(url, self.namespace, label, policy, self._clock)
 
+    def _fallback_cache(self) -> FallbackCache | None:
+        if not any(route.cache is not None for route in self.policy.routes.values()):
+            return None
+        from .cache._fallback import FallbackCache
+
+        c = self.policy.cache
+        clock_time = getattr(self._clock, "time", None)
+        return FallbackCache(
+            c.kind,
+            c.path if c.kind == "sqlite" else c.url,
+            c.max_entries,
+            lambda: self.namespace,
+            now=clock_time if callable(clock_time) else time.time,
+        )
+
     def _on_transition(self, name: str, transition: Transition) -> None:
         emit(
             self._hear.breaker_state_changed,
             BreakerStateChanged(name, transition.old, transition.new, transition.reason),
         )
 
-    def _start(
+    def _call(
         self,
         route: str | None,
-        messages: Sequence[Mapping[str, Any]],
+        messages: Any,
+        params: Mapping[str, Any],
         *,
         stream: bool = False,
-    ) -> tuple[str, tuple[Endpoint, ...], CallState]:
-        # The clock first: a route's first call builds it (importing the SDKs), and that
-        # time counts against the deadline too.
-        now = self._clock.monotonic()
+        restartable: bool = False,
+    ) -> RouteCall:
+        """A new call of ``route``, its arguments checked and ``messages`` read once."""
+        messages = _checked(messages, route)
         route_policy = self.policy.route(route)
-        endpoints = self._endpoints(route_policy.name)
-        state = CallState(
-            route=route_policy.name,
+        call = RouteCall(
+            route_policy,
+            self._routes[route_policy.name],
+            messages,
+            params,
             clock=self._clock,
-            start=now,
-            deadline=now + route_policy.deadline,
             hear=self._hear,
             rand=self._rand,
+            cache=self._cache,
             call_id=next(_CALL_IDS),
             request_chars=_request_chars(messages),
+            stream=stream,
+            restartable=restartable,
         )
         if self._hear.call_started:
             emit(
                 self._hear.call_started,
-                CallStarted(state.route, state.call_id, state.request_chars, stream),
+                CallStarted(call.route, call.call_id, call.request_chars, stream),
             )
-        return route_policy.name, endpoints, state
+        return call
 
     # --- calling --------------------------------------------------------------------
     def complete(
@@ -261,30 +273,28 @@ class Router:
             RequestError: the provider rejected the request itself (400, 413, 422).
             AllEndpointsFailed: every endpoint failed.
             DeadlineExceeded: the route's deadline ran out first.
+            TypeError: ``messages`` or ``route`` is not of a type the router takes.
         """
-        from ._attempts import call_sync
-
-        name, endpoints, state = self._start(route, messages)
-        try:
-            key, cached = self._cache_fresh(name, messages, params, state)
-            if cached is not None:
-                return cached
-            last: BaseException | None = None
-            for index, ep in enumerate(endpoints):
-                try:
-                    result = call_sync(ep, state, messages, params)
-                except (AttemptFailed, Skipped) as exc:
-                    last = exc
-                    if self._stop_or_failover(state, endpoints, index, exc):
-                        break
-                    continue
-                response = self._respond(state, ep, result)
-                self._cache_store(name, key, response)
-                return response
-            return self._cache_fallback(state, key, last)
-        except BaseException as exc:  # RequestError, cancellation: still a finished call
-            self._call_finished(state, None, "error", error=type(exc).__name__)
-            raise
+        plan = self._call(route, messages, params).plan()
+        outcome: Any = None
+        error: BaseException | None = None
+        while True:
+            try:
+                step = plan.send(outcome) if error is None else plan.throw(error)
+            except StopIteration as done:
+                return done.value  # type: ignore[no-any-return]
+            outcome = error = None
+            if isinstance(step, Sleep):
+                self._clock.sleep(step.seconds)
+                continue
+            assert isinstance(step, Send)  # a plan that does not stream yields no other step
+            token = _deadline.set_deadline(step.budget)
+            try:
+                outcome = step.endpoint.provider.complete(step.request)
+            except BaseException as exc:  # given to the plan: it decides, and re-raises
+                error = exc
+            finally:
+                _deadline.reset_deadline(token)
 
     async def acomplete(
         self,
@@ -293,29 +303,26 @@ class Router:
         **params: Any,
     ) -> Response:
         """The async twin of :meth:`complete`: same arguments, result and errors."""
-        from ._attempts import call_async
-
-        name, endpoints, state = self._start(route, messages)
-        try:
-            key, cached = self._cache_fresh(name, messages, params, state)
-            if cached is not None:
-                return cached
-            last: BaseException | None = None
-            for index, ep in enumerate(endpoints):
-                try:
-                    result = await call_async(ep, state, messages, params)
-                except (AttemptFailed, Skipped) as exc:
-                    last = exc
-                    if self._stop_or_failover(state, endpoints, index, exc):
-                        break
-                    continue
-                response = self._respond(state, ep, result)
-                self._cache_store(name, key, response)
-                return response
-            return self._cache_fallback(state, key, last)
-        except BaseException as exc:  # RequestError, cancellation: still a finished call
-            self._call_finished(state, None, "error", error=type(exc).__name__)
-            raise
+        plan = self._call(route, messages, params).plan()
+        outcome: Any = None
+        error: BaseException | None = None
+        while True:
+            try:
+                step = plan.send(outcome) if error is None else plan.throw(error)
+            except StopIteration as done:
+                return done.value  # type: ignore[no-any-return]
+            outcome = error = None
+            if isinstance(step, Sleep):
+                await self._clock.asleep(step.seconds)
+                continue
+            assert isinstance(step, Send)  # a plan that does not stream yields no other step
+            token = _deadline.set_deadline(step.budget)
+            try:
+                outcome = await step.endpoint.provider.acomplete(step.request)
+            except BaseException as exc:  # given to the plan: it decides, and re-raises
+                error = exc
+            finally:
+                _deadline.reset_deadline(token)
 
     def stream(
         self,
@@ -326,9 +333,10 @@ class Router:
         """Stream the answer: ``with router.stream(...) as s: for text in s: ...``.
 
         Before the first text delta, failures fail over as in :meth:`complete`. After it,
-        a break raises :class:`StreamInterrupted` (or, with ``on_interrupt: continue``,
-        resumes on the next endpoint). ``s.response`` holds the final Response once the
-        stream is exhausted. Nothing is sent until iteration starts.
+        the route's ``on_interrupt`` decides: raise :class:`StreamInterrupted`, continue on
+        an endpoint that takes the partial answer as prefill, or restart the answer.
+        ``s.response`` holds the final Response once the stream is exhausted. Nothing is
+        sent until iteration starts.
         """
         from ._streaming import Stream
 
@@ -345,133 +353,7 @@ class Router:
 
         return AsyncStream(self, messages, route, params)
 
-    def _stop_or_failover(
-        self, state: CallState, endpoints: Sequence[Endpoint], index: int, exc: BaseException
-    ) -> bool:
-        """After an endpoint gave up: raise RequestError, stop (True) or fail over."""
-        ep = endpoints[index]
-        if isinstance(exc, AttemptFailed) and exc.failure.is_request_error:
-            failure = exc.failure
-            raise RequestError(
-                f"{ep.name} rejected the request (HTTP {failure.status_code}): {failure.detail}",
-                endpoint=ep.name,
-                status_code=failure.status_code,
-                attempts=state.attempts,
-            ) from exc.__cause__
-        out_of_time = state.deadline_hit or state.remaining() <= 0
-        following = endpoints[index + 1].name if index + 1 < len(endpoints) else None
-        reason: str = "breaker open" if not isinstance(exc, AttemptFailed) else exc.failure.kind
-        if out_of_time:
-            state.deadline_hit = True
-            following = None
-            reason = "deadline reached"
-        emit(
-            self._hear.failed_over,
-            FailedOver(
-                state.route,
-                ep.name,
-                following,
-                reason,
-                state.elapsed(),
-                state.call_id,
-                state.request_chars,
-            ),
-        )
-        return out_of_time
-
-    def _respond(self, state: CallState, ep: Endpoint, result: ProviderResult) -> Response:
-        latency = state.elapsed()
-        self._call_finished(
-            state,
-            ep.name,
-            "ok",
-            model=result.model,
-            provider=ep.provider_name,
-            usage=result.usage,
-        )
-        return Response(
-            text=result.text,
-            endpoint=ep.name,
-            provider=ep.provider_name,
-            model=result.model,
-            attempts=tuple(state.attempts),
-            latency=latency,
-            usage=result.usage,
-            stop_reason=result.stop_reason,
-            raw=result.raw,
-        )
-
-    def _all_failed(self, state: CallState) -> AllEndpointsFailed:
-        elapsed = state.elapsed()
-        if state.deadline_hit:
-            deadline = state.deadline - state.start
-            emit(
-                self._hear.deadline_reached,
-                DeadlineReached(
-                    state.route,
-                    deadline,
-                    elapsed,
-                    call_id=state.call_id,
-                    request_chars=state.request_chars,
-                ),
-            )
-            error: AllEndpointsFailed = DeadlineExceeded(
-                state.route,
-                state.attempts,
-                reason=f"deadline of {deadline:.3g} s reached after {elapsed:.3f} s",
-            )
-        else:
-            error = AllEndpointsFailed(state.route, state.attempts)
-        self._call_finished(state, None, "error", error=type(error).__name__)
-        return error
-
-    def _call_finished(
-        self,
-        state: CallState,
-        endpoint: str | None,
-        outcome: str,
-        *,
-        from_cache: bool = False,
-        model: str | None = None,
-        provider: str | None = None,
-        usage: Usage | None = None,
-        error: str | None = None,
-    ) -> None:
-        """Announce the end of a call, exactly once, whichever way it ended."""
-        if state.finished:
-            return
-        state.finished = True
-        if self._hear.call_finished:
-            emit(
-                self._hear.call_finished,
-                CallFinished(
-                    state.route,
-                    endpoint,
-                    outcome,
-                    state.elapsed(),
-                    len(state.attempts),
-                    from_cache=from_cache,
-                    call_id=state.call_id,
-                    model=model,
-                    provider=provider,
-                    input_tokens=usage.input_tokens if usage else None,
-                    output_tokens=usage.output_tokens if usage else None,
-                    error=error,
-                ),
-            )
-
-    # --- the fallback cache -----------------------------------------------------------
-    def _cache_backend(self) -> CacheBackend:
-        if self._cache is None:
-            with self._lock:
-                if self._cache is None:
-                    from .cache._backends import open_cache
-
-                    c = self.policy.cache
-                    location = c.path if c.kind == "sqlite" else c.url
-                    self._cache = open_cache(c.kind, location, c.max_entries, self.namespace)
-        return self._cache
-
+    # --- status and lifecycle -------------------------------------------------------
     @property
     def namespace(self) -> str:
         """The prefix that keeps this policy's shared state apart from other policies'.
@@ -494,123 +376,8 @@ class Router:
             self._namespace = digest[:12]
         return self._namespace
 
-    def _cache_error(self, action: str, exc: Exception) -> None:
-        now = time.monotonic()
-        if now - self._cache_error_logged >= _CACHE_ERROR_LOG_EVERY:
-            self._cache_error_logged = now
-            _log.warning(
-                "failover: cache %s failed (%s: %s); calls go on without it",
-                action,
-                type(exc).__name__,
-                exc,
-                extra={"failover_cache_backend": self.policy.cache.kind},
-            )
-
-    def _cache_fresh(
-        self,
-        route: str,
-        messages: Sequence[Mapping[str, Any]],
-        params: Mapping[str, Any],
-        state: CallState,
-    ) -> tuple[str | None, Response | None]:
-        """The request's cache key (None: no cache on this route), and a fresh hit to serve."""
-        settings = self.policy.routes[route].cache
-        if settings is None:
-            return None, None
-        from .cache._backends import cache_key
-
-        key = cache_key(route, messages, params)
-        if settings.serve != "fresh":
-            return key, None
-        return key, self._cached_response(state, key, settings.ttl)
-
-    def _cached_response(self, state: CallState, key: str, max_age: float) -> Response | None:
-        try:
-            entry = self._cache_backend().get(key)
-        except Exception as exc:
-            self._cache_error("read", exc)
-            return None
-        if entry is None:
-            return None
-        age = max(time.time() - entry.created_at, 0.0)
-        if age > max_age:
-            return None
-        latency = state.elapsed()
-        emit(
-            self._hear.served_from_cache,
-            ServedFromCache(
-                state.route,
-                entry.endpoint,
-                age,
-                latency,
-                len(state.attempts),
-                state.call_id,
-                state.request_chars,
-            ),
-        )
-        self._call_finished(
-            state,
-            entry.endpoint,
-            "ok",
-            from_cache=True,
-            model=entry.model,
-            provider=entry.provider,
-            usage=Usage(entry.input_tokens, entry.output_tokens),
-        )
-        return Response(
-            text=entry.text,
-            endpoint=entry.endpoint,
-            provider=entry.provider,
-            model=entry.model,
-            attempts=tuple(state.attempts),
-            latency=latency,
-            usage=Usage(entry.input_tokens, entry.output_tokens),
-            stop_reason=entry.stop_reason,
-            from_cache=True,
-            cache_age=age,
-        )
-
-    def _cache_store(self, route: str, key: str | None, response: Response) -> None:
-        if key is None:
-            return
-        from .cache._backends import MAX_ENTRY_BYTES, CacheEntry
-
-        if len(response.text.encode("utf-8")) > MAX_ENTRY_BYTES:
-            return
-        settings = self.policy.routes[route].cache
-        assert settings is not None
-        entry = CacheEntry(
-            text=response.text,
-            endpoint=response.endpoint,
-            provider=response.provider,
-            model=response.model,
-            created_at=time.time(),
-            input_tokens=response.usage.input_tokens,
-            output_tokens=response.usage.output_tokens,
-            stop_reason=response.stop_reason,
-        )
-        try:
-            self._cache_backend().put(key, entry, max(settings.ttl, settings.stale_if_error))
-        except Exception as exc:
-            self._cache_error("write", exc)
-
-    def _cache_fallback(
-        self, state: CallState, key: str | None, last: BaseException | None
-    ) -> Response:
-        """Every endpoint failed: a stale answer within stale_if_error, or raise."""
-        if key is not None:
-            settings = self.policy.routes[state.route].cache
-            assert settings is not None
-            cached = self._cached_response(state, key, settings.stale_if_error)
-            if cached is not None:
-                return cached
-        raise self._all_failed(state) from _cause(last)
-
-    # --- status and lifecycle -------------------------------------------------------
     def status(self) -> list[EndpointStatus]:
         """Each endpoint's breaker state, failure counts and recent latency."""
-        for route in self.policy.routes:
-            self._endpoints(route)
         now_wall, now_mono = time.time(), self._clock.monotonic()
         recent = self._stats.snapshot()
         out = []
@@ -643,8 +410,6 @@ class Router:
 
     def breaker(self, endpoint: str) -> Breaker:
         """The breaker of ``endpoint`` (as its own routes use it), for inspection or tests."""
-        for route in self.policy.routes:
-            self._endpoints(route)
         for (name, _), breaker in self._breakers.items():
             if name == endpoint:
                 return breaker
@@ -656,7 +421,6 @@ class Router:
             provider.close()
         if self._cache is not None:
             self._cache.close()
-            self._cache = None
 
     async def aclose(self) -> None:
         """Close every provider client's connections (async clients of this loop too)."""
@@ -690,9 +454,24 @@ class Router:
         return f"Router(routes={list(self.policy.routes)!r}, source={self.policy.source!r})"
 
 
-def _cause(exc: BaseException | None) -> BaseException | None:
-    """The provider's own exception behind an attempt's failure, if any."""
-    return None if exc is None else exc.__cause__
+def _checked(messages: Any, route: Any) -> Sequence[Mapping[str, Any]]:
+    """``messages`` as a list read once (a generator is consumed here, not by the cache
+    key), or a TypeError that names the argument."""
+    if route is not None and not isinstance(route, str):
+        raise TypeError(f"route must be a str or None, not {type(route).__name__}")
+    if isinstance(messages, (str, bytes)) or not isinstance(messages, Iterable):
+        raise TypeError(
+            "messages must be a list of messages such as"
+            f" [{{'role': 'user', 'content': 'Hello'}}], not {type(messages).__name__}"
+        )
+    checked: Sequence[Any] = messages if isinstance(messages, (list, tuple)) else list(messages)
+    for i, message in enumerate(checked):
+        if not isinstance(message, Mapping):
+            raise TypeError(
+                f"messages[{i}] must be a mapping with 'role' and 'content',"
+                f" not {type(message).__name__}"
+            )
+    return checked
 
 
 def _request_chars(messages: Sequence[Mapping[str, Any]]) -> int:

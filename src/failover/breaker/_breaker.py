@@ -244,6 +244,18 @@ class Breaker:
             return None
         return Permit(self, generation, trial)
 
+    def panic(self) -> Permit | None:
+        """A half-open trial permit now, whatever ``reset_timeout`` says.
+
+        A route's last resort when every one of its endpoints is open (Envoy's panic
+        mode): the breaker half-opens at once, and the trial's outcome closes or reopens
+        it as any trial's would. ``None`` when the half-open trials are all taken.
+        """
+        transition = self._store.force("half_open", "panic: every endpoint of a route was open")
+        if transition is not None:
+            self._announce(transition)
+        return self.acquire()
+
     def snapshot(self) -> BreakerSnapshot:
         """The breaker's state and counters now."""
         return self._store.snapshot()

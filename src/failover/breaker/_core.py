@@ -19,17 +19,59 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
-from typing import Literal, NamedTuple
+from typing import Any, Literal, NamedTuple
 
-from ..policy._model import BreakerPolicy
-
-__all__ = ["Admission", "BreakerCore", "BreakerSnapshot", "State", "Transition"]
+__all__ = [
+    "DEFAULT_TRIAL_LEASE",
+    "Admission",
+    "BreakerCore",
+    "BreakerSettings",
+    "BreakerSnapshot",
+    "State",
+    "Transition",
+]
 
 State = Literal["closed", "open", "half_open"]
+
+# Trial permits taken and never returned (a crashed process, a lost connection) are taken
+# back after this long: the half-open breaker then reopens as if a trial had failed.
+DEFAULT_TRIAL_LEASE = 300.0
 
 # The failure-rate window is kept as this many buckets at most, so memory stays bounded
 # whatever the call rate (resilience4j's time-based window does the same per second).
 _BUCKETS = 20
+
+
+@dataclass(frozen=True, slots=True)
+class BreakerSettings:
+    """The settings that define a breaker's state machine, as plain data.
+
+    The policy's ``BreakerPolicy`` has the same fields; :meth:`of` copies any object that
+    has them, so this module needs no policy (or pydantic) import.
+    """
+
+    failure_threshold: int = 5
+    failure_rate: float | None = None
+    minimum_calls: int = 20
+    window: float = 60.0
+    slow_call: float | None = None
+    reset_timeout: float = 30.0
+    half_open_max_calls: int = 1
+
+    @classmethod
+    def of(cls, source: Any) -> BreakerSettings:
+        """The settings of ``source`` (a ``BreakerPolicy`` or this class)."""
+        if isinstance(source, cls):
+            return source
+        return cls(
+            failure_threshold=source.failure_threshold,
+            failure_rate=source.failure_rate,
+            minimum_calls=source.minimum_calls,
+            window=source.window,
+            slow_call=source.slow_call,
+            reset_timeout=source.reset_timeout,
+            half_open_max_calls=source.half_open_max_calls,
+        )
 
 
 class Transition(NamedTuple):
@@ -115,11 +157,15 @@ class BreakerCore:
     """The state machine. Not thread-safe: its store serializes access.
 
     Args:
-        policy: the breaker settings.
+        policy: the breaker settings (a ``BreakerPolicy`` or :class:`BreakerSettings`).
+        lease: seconds after which half-open trial permits that were never returned are
+            taken back (the breaker reopens, as if a trial had failed).
     """
 
-    def __init__(self, policy: BreakerPolicy) -> None:
-        self.policy = policy
+    def __init__(self, policy: Any, lease: float = DEFAULT_TRIAL_LEASE) -> None:
+        self.policy = BreakerSettings.of(policy)
+        self.lease = lease
+        self.changed_at = 0.0
         self.state: State = "closed"
         self.generation = 0
         self.consecutive_failures = 0
@@ -141,6 +187,10 @@ class BreakerCore:
                 return Admission(False, False, self.generation, None)
             transition = self._move("half_open", now, "reset timeout elapsed")
         if self.trials_in_flight + self.trial_successes >= self.policy.half_open_max_calls:
+            if self.trials_in_flight > 0 and now >= self.changed_at + self.lease:
+                lost = self.trials_in_flight
+                reason = f"{lost} trial permit(s) not returned within {self.lease:g} s"
+                transition = self._move("open", now, reason)
             return Admission(False, False, self.generation, transition)
         self.trials_in_flight += 1
         return Admission(True, True, self.generation, transition)
@@ -218,6 +268,7 @@ class BreakerCore:
     def _move(self, new: State, now: float, reason: str) -> Transition:
         old = self.state
         self.state = new
+        self.changed_at = now
         self.generation += 1
         self.trials_in_flight = 0
         self.trial_successes = 0

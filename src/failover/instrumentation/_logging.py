@@ -16,9 +16,13 @@ from .._events import (
     DeadlineReached,
     Event,
     FailedOver,
+    PanicTrial,
     RetryScheduled,
     ServedFromCache,
 )
+
+# Attempts that ended for want of time are logged at INFO (the others at DEBUG).
+_TIMED_OUT = frozenset({"timeout", "first_token", "stream_idle", "deadline"})
 
 __all__ = ["LoggingListener"]
 
@@ -43,6 +47,7 @@ class LoggingListener:
             BreakerStateChanged,
             DeadlineReached,
             ServedFromCache,
+            PanicTrial,
         }
     )
 
@@ -57,7 +62,7 @@ class LoggingListener:
         log = self._logger
         _extra = self._extra
         if isinstance(event, AttemptFinished):
-            timed_out = event.error == "timeout"
+            timed_out = event.error in _TIMED_OUT
             level = logging.INFO if timed_out else logging.DEBUG
             if not log.isEnabledFor(level):
                 return
@@ -114,6 +119,13 @@ class LoggingListener:
                 event.route,
                 event.deadline,
                 event.elapsed,
+                extra=_extra(event),
+            )
+        elif isinstance(event, PanicTrial):
+            log.info(
+                "%s: every endpoint's breaker is open; one trial request goes to %s",
+                event.route,
+                event.endpoint,
                 extra=_extra(event),
             )
         elif isinstance(event, ServedFromCache):

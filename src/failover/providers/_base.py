@@ -1,15 +1,43 @@
-"""The interface every provider adapter implements."""
+"""The interface every provider adapter implements.
+
+Give ``Router(policy, providers={"name": adapter})`` any object with these methods (an
+in-process fake, say) and the router drives it exactly as it drives the built-in ones.
+"""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from .._failures import Failure
 from .._response import Usage
 
-__all__ = ["Provider", "ProviderFailure", "ProviderRequest", "ProviderResult"]
+if TYPE_CHECKING:  # _failures imports email.utils: keep it out of `import failover`
+    from .._failures import Failure
+
+__all__ = [
+    "Provider",
+    "ProviderFailure",
+    "ProviderRequest",
+    "ProviderResult",
+    "accepts_prefill",
+]
+
+
+def accepts_prefill(endpoint: Any) -> bool:
+    """Whether ``endpoint`` continues a partial answer given as a final assistant message.
+
+    The endpoint's ``prefill:`` setting decides when given. Otherwise: Anthropic's
+    Messages API continues a prefill (Claude models served through LiteLLM's
+    ``anthropic/`` prefix too); OpenAI-compatible APIs take a trailing assistant message
+    but answer anew rather than continue it, so they restart instead.
+    """
+    declared = getattr(endpoint, "prefill", None)
+    if declared is not None:
+        return bool(declared)
+    if endpoint.provider == "anthropic":
+        return True
+    return str(endpoint.model).startswith(("anthropic/", "bedrock/anthropic.", "vertex_ai/claude"))
 
 
 @dataclass(frozen=True, slots=True)

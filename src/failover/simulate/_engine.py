@@ -1,12 +1,11 @@
 """``failover simulate``: one route of a policy, run in virtual time against a scenario.
 
-Calls arrive at a fixed rate (evenly spaced, or as a Poisson process). Each walks the
-route's endpoints as the router does: ask the endpoint's breaker, send the request, retry
-per ``retry:`` with the router's own backoff and stop rules (:mod:`failover._retry`),
-fail over, give up at the deadline. The breakers are the router's own state machine
-(:class:`~failover.breaker._core.BreakerCore`, which the router's ``Breaker`` wraps in a
-lock and pybreaker's notifications), driven directly on the virtual clock. Outcomes
-come from a :class:`~failover.simulate._scenarios.Scenario`.
+Calls arrive at a fixed rate (evenly spaced, or as a Poisson process). Each is the
+router's own :class:`~failover._route_call.RouteCall` plan (breakers, retry decisions,
+retry budget, deadline shares, panic trial), driven on the run's virtual clock: where the
+router would send a request, the run draws the outcome from a
+:class:`~failover.simulate._scenarios.Scenario`. So the simulator cannot disagree with the
+router.
 
 It is a discrete-event simulation: each call is a generator that yields how long it
 waits (a request's latency, a backoff sleep), and one heap orders the wake-ups of every
@@ -23,16 +22,22 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from .._errors import FailoverError
+from .._events import Audience
 from .._failures import Failure
-from .._retry import retry_delay, stop_reason
-from ..breaker._core import Admission, BreakerCore, State
-from ..policy._model import RetryPolicy
-from ._candidates import Candidate
+from .._retry import RetryBudget
+from .._route_call import RouteCall, RouteEndpoint, Send, Sleep
+from ..breaker._breaker import Breaker
+from ..breaker._core import State, Transition
+from ..providers._base import ProviderFailure, ProviderResult
+from ._candidates import Candidate, EndpointSettings
 from ._scenarios import CONNECT_TIMEOUT, Scenario
 
 __all__ = ["RunResult", "RunSettings", "percentile", "simulate"]
 
 _TIMED_OUT: Final = Failure("timeout", detail="timed out (simulated)")
+_MESSAGES: Final = ({"role": "user", "content": "simulated"},)
+_NOBODY: Final = Audience()
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,14 +135,38 @@ def _round(seconds: float | None) -> float | None:
 # --- the engine ---------------------------------------------------------------------------
 
 
+class _RunClock:
+    """The run's virtual time, as the router's breakers and call loop read it."""
+
+    __slots__ = ("now",)
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:  # pragma: no cover - the run yields waits
+        raise NotImplementedError
+
+    async def asleep(self, seconds: float) -> None:  # pragma: no cover
+        raise NotImplementedError
+
+
+@dataclass(frozen=True, slots=True)
+class _Route:
+    """What a RouteCall reads of a route: no cache, no streams, just the deadline."""
+
+    name: str
+    deadline: float
+    on_interrupt: str = "raise"
+    cache: None = None
+
+
 @dataclass(slots=True, eq=False)
 class _Endpoint:
     name: str
-    core: BreakerCore
-    retry: RetryPolicy
-    read: float
-    connect: float
-    slow: float | None
+    route_endpoint: RouteEndpoint
     behaviour: Callable[[float, random.Random], tuple[Failure | None, float]]
     watched: bool
     sent: int = 0
@@ -148,13 +177,13 @@ class _Endpoint:
 @dataclass(slots=True, eq=False)
 class _Run:
     endpoints: list[_Endpoint]
+    route: _Route
+    clock: _RunClock
     scenario: Scenario
-    deadline: float
     outcomes: random.Random
     jitter: random.Random
     bin_width: float
     bins: int
-    now: float = 0.0
     latencies: list[float] = field(default_factory=list)
     trouble: list[float] = field(default_factory=list)
     answered: list[int] = field(init=False)
@@ -165,6 +194,7 @@ class _Run:
     ends: list[float] = field(init=False)
     following: list[float] = field(init=False)
     first_end: float = field(init=False)
+    by_name: dict[str, _Endpoint] = field(init=False)
 
     def __post_init__(self) -> None:
         self.answered = [0] * self.bins
@@ -175,95 +205,66 @@ class _Run:
         self.ends = [end for _, end in incidents]
         self.following = [start for start, _ in incidents[1:]] + [math.inf]
         self.first_end = self.ends[0] if self.ends else math.inf
+        self.by_name = {ep.name: ep for ep in self.endpoints}
+
+    @property
+    def now(self) -> float:
+        return self.clock.now
 
     def call(self, t0: float, index: int) -> Iterator[float]:
-        """One call through the route, as the router makes it; yields its waits.
+        """One call through the route: the router's own plan, driven in virtual time.
 
-        ``index`` is the time-series bin of its arrival.
+        Yields the waits (a request's latency, a backoff sleep); ``index`` is the
+        time-series bin of its arrival.
         """
-        deadline = t0 + self.deadline
-        for ep in self.endpoints:
-            core = ep.core
-            tries = 0
-            while True:
-                start = self.now
-                if start >= deadline:
-                    self._finish(t0, index, None)
-                    return
-                admission = core.acquire(start)
-                if admission.transition is not None and ep.watched:
-                    self.transitions.append((start, admission.transition.new))
-                if not admission.admitted:
-                    ep.skipped += 1
-                    break  # fail over
-                tries += 1
-                ep.sent += 1
-                failure, latency = ep.behaviour(start, self.outcomes)
-                if failure is not None or latency > ep.read or latency > deadline - start:
-                    failure, latency = self._bounded(ep, failure, latency, deadline - start)
-                yield latency
-                now = self.now
-                if failure is None:
-                    # the router's Permit.success: a slow answer counts against the breaker
-                    self._record(ep, now, admission, ep.slow is not None and latency > ep.slow)
-                    if ep.watched and start >= self.first_end:
-                        self._answered_by_watched(start)
-                    self._finish(t0, index, ep)
-                    return
-                step = self._after_failure(ep, now, admission, failure, deadline - now, tries)
-                if step == "stop":
-                    self._finish(t0, index, None)
-                    return
-                if step == "fail over":
-                    break
-                yield float(step)
-        self._finish(t0, index, None)
+        call = RouteCall(
+            self.route,
+            [ep.route_endpoint for ep in self.endpoints],
+            _MESSAGES,
+            {},
+            clock=self.clock,
+            hear=_NOBODY,
+            rand=self.jitter.random,
+            cache=None,
+            call_id=0,
+            request_chars=0,
+        )
+        plan = call.plan()
+        outcome: Any = None
+        error: BaseException | None = None
+        answered_by: _Endpoint | None = None
+        while True:
+            try:
+                step = plan.send(outcome) if error is None else plan.throw(error)
+            except StopIteration as done:
+                answered_by = self.by_name[done.value.endpoint]
+                break
+            except FailoverError:
+                break
+            outcome = error = None
+            if isinstance(step, Sleep):
+                yield step.seconds
+                continue
+            assert isinstance(step, Send)
+            ep, start = self.by_name[step.endpoint.name], self.now
+            ep.sent += 1
+            failure, latency = _bounded(step, *ep.behaviour(start, self.outcomes))
+            yield latency
+            if failure is None:
+                outcome = ProviderResult("", ep.name)
+                if ep.watched and start >= self.first_end:
+                    self._answered_by_watched(start)
+            else:
+                ep.failed += 1
+                error = ProviderFailure(failure)
+        for attempt in call.attempts:
+            if attempt.outcome == "skipped":
+                self.by_name[attempt.endpoint].skipped += 1
+        self._finish(t0, index, answered_by)
 
-    def _after_failure(
-        self,
-        ep: _Endpoint,
-        now: float,
-        admission: Admission,
-        failure: Failure,
-        remaining: float,
-        tries: int,
-    ) -> float | str:
-        """Record a failed request; then the wait before a retry, "fail over" or "stop"."""
-        ep.failed += 1
-        if failure.counts_against_breaker:
-            self._record(ep, now, admission, True)
-        else:
-            ep.core.release(admission.generation, admission.trial)
-        if failure.is_request_error:
-            return "stop"  # RequestError: no retry, no failover
-        if failure.kind == "timeout" and remaining <= 0.001:
-            return "stop"  # DeadlineExceeded
-        delay = retry_delay(ep.retry, failure, tries - 1, self.jitter.random)
-        if stop_reason(ep.retry, failure, tries, delay, remaining) is not None:
-            return "fail over"
-        return delay
-
-    @staticmethod
-    def _bounded(
-        ep: _Endpoint, failure: Failure | None, latency: float, remaining: float
-    ) -> tuple[Failure | None, float]:
-        """What the router's timeouts make of an outcome.
-
-        Each request is bounded by its timeout and by the time left before the deadline;
-        a timeout failure costs that bound, not a latency of its own.
-        """
-        if failure is not None and failure.kind == "timeout":
-            limit = ep.connect if failure is CONNECT_TIMEOUT else ep.read
-            return failure, min(limit, remaining)
-        limit = min(ep.read if failure is None else math.inf, remaining)
-        if latency > limit:
-            return _TIMED_OUT, limit
-        return failure, latency
-
-    def _record(self, ep: _Endpoint, now: float, admission: Admission, failed: bool) -> None:
-        transition = ep.core.record(now, admission.generation, admission.trial, failed)
-        if transition is not None and ep.watched:
-            self.transitions.append((now, transition.new))
+    def transition(self, name: str, change: Transition) -> None:
+        if self.by_name[name].watched:
+            self.transitions.append((self.now, change.new))
 
     def _answered_by_watched(self, sent: float) -> None:
         # Answers complete out of order (latencies differ), so keep the earliest sent.
@@ -284,6 +285,45 @@ class _Run:
                 self.by_watched[index] += 1
 
 
+def _bounded(step: Send, failure: Failure | None, latency: float) -> tuple[Failure | None, float]:
+    """What the router's timeouts make of an outcome.
+
+    Each request is bounded by its timeouts and by the time the plan gave it (its share
+    of the deadline); a timeout failure costs that bound, not a latency of its own.
+    """
+    request = step.request
+    if failure is not None and failure.kind == "timeout":
+        limit = request.connect_timeout if failure is CONNECT_TIMEOUT else request.read_timeout
+        return failure, min(limit, step.budget)
+    limit = min(request.read_timeout if failure is None else math.inf, step.budget)
+    if latency > limit:
+        return _TIMED_OUT, limit
+    return failure, latency
+
+
+def _route_endpoint(
+    name: str, settings: EndpointSettings, clock: _RunClock, run: list[_Run]
+) -> RouteEndpoint:
+    """An endpoint as the router builds it, on the run's clock, with no provider."""
+    breaker = Breaker(
+        name,
+        settings.breaker,
+        clock,
+        on_transition=lambda label, change: run[0].transition(label, change),  # noqa: PLW0108  # the run is made later
+    )
+    return RouteEndpoint(
+        name=name,
+        provider_name="simulated",
+        model=name,
+        params={},
+        timeout=settings.timeout,
+        retry=settings.retry,
+        breaker=breaker,
+        provider=None,  # type: ignore[arg-type]  # the run answers every Send itself
+        budget=RetryBudget.of(settings.retry),
+    )
+
+
 def simulate(
     candidate: Candidate,
     scenario: Scenario,
@@ -300,22 +340,21 @@ def simulate(
         progress: called now and then with the share of arrivals done, in [0, 1].
     """
     bin_width = max(1.0, settings.duration / 1000)
+    clock = _RunClock()
+    holder: list[_Run] = []
     run = _Run(
         endpoints=[
             _Endpoint(
                 name,
-                BreakerCore(ep.breaker),
-                ep.retry,
-                ep.timeout.read,
-                ep.timeout.connect,
-                ep.breaker.slow_call,
+                _route_endpoint(name, ep, clock, holder),
                 scenario.behaviours[name],
                 name == scenario.watched,
             )
             for name, ep in candidate.endpoints.items()
         ],
+        route=_Route("simulated", candidate.deadline),
+        clock=clock,
         scenario=scenario,
-        deadline=candidate.deadline,
         # Separate streams, so a candidate that retries more does not shift the draws
         # that decide the outcomes: every candidate meets the same scenario.
         outcomes=random.Random(f"{settings.seed}:outcomes"),  # noqa: S311  # not crypto
@@ -323,6 +362,7 @@ def simulate(
         bin_width=bin_width,
         bins=max(1, math.ceil(settings.duration / bin_width)),
     )
+    holder.append(run)
     arrived = [0] * run.bins
     heap: list[tuple[float, int, Iterator[float]]] = []
     push, pop = heapq.heappush, heapq.heappop
@@ -344,7 +384,7 @@ def simulate(
                 progress(min(t / settings.duration, 1.0))
         else:
             break
-        run.now = t
+        clock.now = t
         wait = next(call, None)
         if wait is not None:
             seq += 1
