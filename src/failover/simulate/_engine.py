@@ -27,7 +27,6 @@ from .._events import Audience
 from .._failures import Failure
 from .._retry import RetryBudget
 from .._route_call import RouteCall, RouteEndpoint, Send, Sleep
-from ..breaker._breaker import Breaker
 from ..breaker._core import State, Transition
 from ..providers._base import ProviderFailure, ProviderResult
 from ._candidates import Candidate, EndpointSettings
@@ -305,6 +304,7 @@ def _route_endpoint(
     name: str, settings: EndpointSettings, clock: _RunClock, run: list[_Run]
 ) -> RouteEndpoint:
     """An endpoint as the router builds it, on the run's clock, with no provider."""
+    from ..breaker._breaker import Breaker  # pybreaker: not for `failover check`
     breaker = Breaker(
         name,
         settings.breaker,
