@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import re
 import sys
 import time
 from collections.abc import Mapping
@@ -89,7 +90,7 @@ def _run_complete(args: argparse.Namespace) -> int:
         return policy
     prompt = sys.stdin.read() if args.prompt == "-" else args.prompt
     if args.verbose:
-        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+        _log_verbosely()
     messages: list[dict[str, Any]] = []
     if args.system:
         messages.append({"role": "system", "content": args.system})
@@ -202,3 +203,32 @@ def _run_demo(args: argparse.Namespace) -> int:
     from ._demo import run
 
     return run()
+
+
+class _MaskUrls(logging.Filter):
+    """Masks URL passwords (``redis://:pw@host``) in a record's message and arguments."""
+
+    _URL = re.compile(r"[a-z][a-z0-9+.-]*://[^\s'\"]+", re.IGNORECASE)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from ..policy._fields import redact_url
+
+        message = record.getMessage()
+        masked = self._URL.sub(lambda m: redact_url(m.group(0)), message)
+        if masked != message:
+            record.msg, record.args = masked, None
+        return True
+
+
+def _log_verbosely() -> None:
+    """``-v``: the ``failover`` logger's INFO records on stderr, URL passwords masked.
+
+    Only the ``failover`` logger: the root logger's INFO would also turn on the HTTP
+    clients' records, which may name URLs with their credentials.
+    """
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+    handler.addFilter(_MaskUrls())
+    log = logging.getLogger("failover")
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
