@@ -356,3 +356,68 @@ def wait_for(check: Any, seconds: float) -> None:
         if time.monotonic() > give_up:
             raise AssertionError(f"not true within {seconds} s: {check}")
         time.sleep(0.05)
+
+
+# --- Cluster: three masters, breakers in different slots -------------------------------------
+
+
+def test_cluster_runs_each_breaker_in_its_own_slot(tmp_path: Any) -> None:
+    """On a 3-master Redis Cluster the script runs per breaker on the node owning its slot."""
+    import shutil
+
+    from _redis import require_redis_server
+
+    binary = require_redis_server()
+    cli = shutil.which("redis-cli")
+    if cli is None:
+        pytest.skip("redis-cli not found")
+    options = ("--cluster-enabled", "yes", "--cluster-node-timeout", "500")
+    nodes = [RedisServer(binary, port, args=options) for port in _cluster_ports(3)]
+    try:
+        for node in nodes:
+            node.start()
+        subprocess.run(
+            [cli, "--cluster", "create", *(f"127.0.0.1:{n.port}" for n in nodes), "--cluster-yes"],
+            check=True,
+            capture_output=True,
+            timeout=30,
+        )
+        wait_for(
+            lambda: all(n.client().cluster("info")["cluster_state"] == "ok" for n in nodes), 10
+        )
+        url = "redis+cluster://" + ",".join(f"127.0.0.1:{n.port}" for n in nodes)
+        policy = bpolicy(failure_threshold=1)
+        keys = [breaker_key(None, "anthropic", f"m{i}", None, "fp") for i in range(6)]
+        stores = [
+            RedisBreakerStore(url, None, f"b{i}", policy, SystemClock(), key=k, timeout=1.0)
+            for i, k in enumerate(keys)
+        ]
+        for store in stores:
+            admission = store.acquire()
+            assert store.record(admission.generation, admission.trial, failed=True) is not None
+        assert [s.snapshot().state for s in stores] == ["open"] * 6
+        assert all(s.shared == "redis" for s in stores)
+        holding = [n.client().dbsize() for n in nodes]
+        assert sum(holding) == 6
+        assert sum(1 for h in holding if h) > 1  # the breakers really are spread over masters
+    finally:
+        for node in nodes:
+            node.remove()
+
+
+def _cluster_ports(count: int) -> list[int]:
+    """Free ports whose cluster bus port (+10000) is free and valid too."""
+    import random
+
+    found: list[int] = []
+    while len(found) < count:
+        port = random.randrange(20000, 30000)
+        try:
+            for candidate in (port, port + 10000):
+                with socket.socket() as probe:
+                    probe.bind(("127.0.0.1", candidate))
+        except OSError:
+            continue
+        if port not in found:
+            found.append(port)
+    return found
