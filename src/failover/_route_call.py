@@ -334,7 +334,7 @@ class RouteCall:
         kind = failure.kind
         if kind == "stream_cut":  # nothing was yielded: as safe to retry as a refused one
             return dataclasses.replace(failure, kind="connect")
-        if kind != "timeout":
+        if kind not in ("timeout", "deadline"):
             return failure
         if self.remaining() <= 0.001:
             self.deadline_hit = True
@@ -344,6 +344,8 @@ class RouteCall:
             return dataclasses.replace(
                 failure, kind="first_token", detail=f"no first token in {first_token:g} s"
             )
+        if kind == "deadline":  # the endpoint's share of the deadline ran out, not the route's
+            return dataclasses.replace(failure, kind="timeout", detail="its share of the deadline")
         return failure
 
     def _broke(
@@ -358,7 +360,7 @@ class RouteCall:
     ) -> Generator[Step, Any, _GaveUp | list[dict[str, Any]]]:
         """A stream broke after text: continue, restart or raise, as the route says."""
         failure = err.failure
-        if failure.kind == "timeout":
+        if failure.kind in ("timeout", "deadline", "stream_idle"):
             failure = dataclasses.replace(
                 failure, kind="stream_idle", detail=f"no delta in {ep.timeout.stream_idle:g} s"
             )
