@@ -21,7 +21,7 @@ from ._errors import (
     RouteNotFound,
     StreamInterrupted,
 )
-from ._response import Attempt, Response, Usage
+from ._response import Attempt, Response, ToolCall, Usage
 from ._router import EndpointStatus, Router
 from ._version import __version__
 
@@ -42,6 +42,7 @@ __all__ = [
     "RouteNotFound",
     "Router",
     "StreamInterrupted",
+    "ToolCall",
     "Usage",
     "__version__",
 ]
