@@ -318,10 +318,8 @@ def test_fastapi_example_serves_and_maps_errors(
 
             skipped = client.post("/chat/stream", json=HELLO)  # no text yet: a real status
             assert skipped.status_code == 503
-            # every breaker open, nothing cached: one panic trial, which fails again
-            first, trial = skipped.json()["attempts"]
-            assert first == "claude: skipped (breaker_open)"
-            assert trial.startswith("claude: overloaded HTTP 529")
+            # every breaker open, but only just: too soon for a panic trial
+            assert skipped.json()["attempts"] == ["claude: skipped (breaker_open)"]
             assert 1 <= int(skipped.headers["retry-after"]) <= 30
 
             cached = client.post("/chat", json={**HELLO, "route": "cached"})

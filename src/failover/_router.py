@@ -46,7 +46,9 @@ class EndpointStatus:
 
     Times are Unix timestamps (seconds); latencies are seconds. The ``recent_`` figures
     and latency percentiles cover the stats window (5 minutes by default; successful
-    requests only for latency).
+    requests only for latency). ``shared`` says where the breaker's state lives:
+    ``"local"`` (this process), ``"redis"`` (shared by the fleet), or ``"degraded"``
+    (Redis is away; this process runs on its own breaker until it is back).
     """
 
     name: str
@@ -66,6 +68,7 @@ class EndpointStatus:
     recent_calls: int = 0
     recent_errors: Mapping[str, int] = field(default_factory=dict)
     recent_skipped: int = 0
+    shared: str = "local"
 
 
 class Router:
@@ -163,7 +166,7 @@ class Router:
                     label,
                     breaker_policy,
                     self._clock,
-                    store=self._state_store(label, breaker_policy),
+                    store=self._state_store(ep, label, breaker_policy),
                     on_transition=self._on_transition,
                 )
                 self._breakers[key] = breaker
@@ -188,15 +191,24 @@ class Router:
             )
         return tuple(built)
 
-    def _state_store(self, label: str, policy: Any) -> BreakerStore | None:
-        """The shared store for one breaker when the policy keeps state in Redis."""
+    def _state_store(self, ep: Any, label: str, policy: Any) -> BreakerStore | None:
+        """The shared store for one breaker when the policy keeps state in Redis.
+
+        Its key is the endpoint's identity (provider, model, base URL, breaker rules) under
+        the policy's ``namespace``, so processes running other versions of the policy
+        share it.
+        """
         if self.policy.state.kind != "redis":
             return None  # the breaker makes its own process-local store
+        from .breaker._keys import breaker_key, settings_fingerprint
         from .breaker._redis import RedisBreakerStore
 
         url = self.policy.state.url
         assert url is not None
-        return RedisBreakerStore(url, self.namespace, label, policy, self._clock)
+        key = breaker_key(
+            self.namespace, ep.provider, ep.model, ep.base_url, settings_fingerprint(policy)
+        )
+        return RedisBreakerStore(url, None, label, policy, self._clock, key=key)
 
     def _fallback_cache(self) -> FallbackCache | None:
         if not any(route.cache is not None for route in self.policy.routes.values()):
@@ -209,7 +221,7 @@ class Router:
             c.kind,
             c.path if c.kind == "sqlite" else c.url,
             c.max_entries,
-            lambda: self.namespace,
+            self.namespace,
             now=clock_time if callable(clock_time) else time.time,
         )
 
@@ -355,26 +367,12 @@ class Router:
 
     # --- status and lifecycle -------------------------------------------------------
     @property
-    def namespace(self) -> str:
-        """The prefix that keeps this policy's shared state apart from other policies'.
-
-        Given to the constructor, or derived from the policy's endpoints and routes, so
-        every process running the same policy computes the same one.
-        """
-        if self._namespace is None:
-            import hashlib
-            import json
-
-            identity = {
-                "endpoints": {
-                    name: [ep.provider, ep.model, ep.base_url]
-                    for name, ep in sorted(self.policy.endpoints.items())
-                },
-                "routes": {n: list(r.endpoints) for n, r in sorted(self.policy.routes.items())},
-            }
-            digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
-            self._namespace = digest[:12]
-        return self._namespace
+    def namespace(self) -> str | None:
+        """The prefix that keeps this policy's shared state (Redis breakers and cache)
+        apart from other fleets': given to the constructor, else the policy's
+        ``namespace:``, else ``None`` (the shared default). Keys do not depend on the rest of
+        the policy, so processes running different versions of it share state."""
+        return self._namespace if self._namespace is not None else self.policy.namespace
 
     def status(self) -> list[EndpointStatus]:
         """Each endpoint's breaker state, failure counts and recent latency."""
@@ -404,6 +402,7 @@ class Router:
                     recent_calls=stats.calls if stats else 0,
                     recent_errors=dict(stats.errors) if stats else {},
                     recent_skipped=stats.skipped if stats else 0,
+                    shared=breaker.shared,
                 )
             )
         return out
@@ -416,7 +415,9 @@ class Router:
         raise KeyError(endpoint)
 
     def close(self) -> None:
-        """Close every provider client's connections, and the cache."""
+        """Send what shared breakers batched, close every client's connections and the cache."""
+        for breaker in self._breakers.values():
+            breaker.flush()
         for provider in self._providers.values():
             provider.close()
         if self._cache is not None:

@@ -256,6 +256,17 @@ class Breaker:
             self._announce(transition)
         return self.acquire()
 
+    @property
+    def shared(self) -> str:
+        """Where the state lives: ``"local"``, ``"redis"``, or ``"degraded"`` (Redis away)."""
+        return str(getattr(self._store, "shared", "local"))
+
+    def flush(self) -> None:
+        """Send what a shared store batched (closed-state successes) now."""
+        flush = getattr(self._store, "flush", None)
+        if flush is not None:
+            flush()
+
     def snapshot(self) -> BreakerSnapshot:
         """The breaker's state and counters now."""
         return self._store.snapshot()

@@ -33,7 +33,7 @@ class FallbackCache:
         kind: the backend (``memory``, ``sqlite``, ``redis``).
         location: the SQLite path or Redis URL.
         max_entries: the memory and SQLite backends' bound.
-        namespace: the key prefix for shared backends, asked for when the backend opens.
+        namespace: the policy's ``namespace:`` for shared backends (``None``: the default).
         now: the wall clock (Unix seconds) ages are measured on; tests pass a virtual one.
     """
 
@@ -42,7 +42,7 @@ class FallbackCache:
         kind: str,
         location: str | None,
         max_entries: int,
-        namespace: Callable[[], str],
+        namespace: str | None,
         now: Callable[[], float] = time.time,
     ) -> None:
         self.kind = kind
@@ -65,7 +65,7 @@ class FallbackCache:
             with self._lock:
                 if self._backend is None:
                     self._backend = open_cache(
-                        self.kind, self._location, self._max_entries, self._namespace(), self._now
+                        self.kind, self._location, self._max_entries, self._namespace, self._now
                     )
         return self._backend
 

@@ -159,14 +159,14 @@ def _run_status(args: argparse.Namespace) -> int:
     if policy.state.kind == "memory":
         print("state: memory (each process keeps its own breakers; this shows a fresh one)")
     print(
-        f"{'endpoint':<18}{'state':<11}{'fails':>6}{'window':>9}{'opened':>10}{'retry':>10}"
-        f"{'p50':>9}{'p95':>9}{'p99':>9}  recent errors"
+        f"{'endpoint':<18}{'state':<11}{'shared':<10}{'fails':>6}{'window':>9}{'opened':>10}"
+        f"{'retry':>10}{'p50':>9}{'p95':>9}{'p99':>9}  recent errors"
     )
     for row in rows:
         window = f"{row.window_failures}/{row.window_calls}"
         print(
-            f"{row.name:<18}{row.state:<11}{row.consecutive_failures:>6}{window:>9}"
-            f"{_when(row.opened_at):>10}{_when(row.retry_at):>10}"
+            f"{row.name:<18}{row.state:<11}{row.shared:<10}{row.consecutive_failures:>6}"
+            f"{window:>9}{_when(row.opened_at):>10}{_when(row.retry_at):>10}"
             f"{_ms(row.latency_p50):>9}{_ms(row.latency_p95):>9}{_ms(row.latency_p99):>9}"
             f"  {_errors(row.recent_errors)}"
         )
