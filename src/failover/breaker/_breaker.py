@@ -17,17 +17,19 @@ first use, not by ``import failover``.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
-from collections.abc import Callable, Iterable
+from asyncio import _get_running_loop as _running_loop
+from collections.abc import Callable, Coroutine, Iterable
 from datetime import datetime, timezone
-from typing import Any, Protocol, cast
+from typing import Any, Literal, Protocol, cast
 
 import pybreaker
 
 from .._clock import Clock
 from ..policy._model import BreakerPolicy
-from ._core import BreakerCore, BreakerSnapshot, State, Transition
+from ._core import Admission, BreakerCore, BreakerSnapshot, State, Transition
 
 __all__ = ["Breaker", "BreakerStore", "MemoryBreakerStore", "Permit"]
 
@@ -52,8 +54,8 @@ class BreakerStore(Protocol):
     def current(self) -> State:
         """The state as last known."""
 
-    def acquire(self) -> tuple[bool, bool, int, Transition | None]:
-        """(admitted, trial, generation, transition caused) for one call."""
+    def acquire(self) -> Admission:
+        """Whether one call may go out: (admitted, trial, generation, transition caused)."""
 
     def record(self, generation: int, trial: bool, failed: bool) -> Transition | None:
         """Record one outcome; the transition it caused, if any."""
@@ -83,7 +85,7 @@ class MemoryBreakerStore(pybreaker.CircuitBreakerStorage):
         self._lock = threading.Lock()
 
     # --- the atomic operations the Breaker uses ---
-    def acquire(self) -> tuple[bool, bool, int, Transition | None]:
+    def acquire(self) -> Admission:
         with self._lock:
             return self._core.acquire(self._clock.monotonic())
 
@@ -185,7 +187,7 @@ class Permit:
         if self._done:
             return
         self._done = True
-        self._breaker._store.release(self._generation, self.trial)
+        self._breaker._release(self._generation, self.trial)
 
 
 class Breaker:
@@ -216,6 +218,9 @@ class Breaker:
             store if store is not None else MemoryBreakerStore(policy, clock)
         )
         self._on_transition = on_transition
+        # A shared store's asyncio twin, when it has one (the Redis store's ``aio``).
+        self._aio: Any = getattr(self._store, "aio", None)
+        self._tasks: set[asyncio.Task[None]] = set()
         self._cb = pybreaker.CircuitBreaker(
             fail_max=policy.failure_threshold,
             reset_timeout=policy.reset_timeout,
@@ -237,7 +242,25 @@ class Breaker:
 
     def acquire(self) -> Permit | None:
         """A permit for one call, or ``None`` when the breaker turns the call away."""
-        admitted, trial, generation, transition = self._store.acquire()
+        return self._permit(self._store.acquire())
+
+    def acquire_nowait(self) -> Permit | Literal[False] | None:
+        """:meth:`acquire` if it needs no I/O; ``False`` when the store must ask Redis
+        (then ``await`` :meth:`aacquire`). Memory stores always answer."""
+        local = getattr(self._store, "acquire_locally", None)
+        if local is None:
+            return self.acquire()
+        admission = local()
+        return False if admission is None else self._permit(admission)
+
+    async def aacquire(self) -> Permit | None:
+        """:meth:`acquire` for coroutines: a shared store is asked with ``redis.asyncio``."""
+        if self._aio is None:
+            return self.acquire()
+        return self._permit(await self._aio.acquire())
+
+    def _permit(self, admission: Admission) -> Permit | None:
+        admitted, trial, generation, transition = admission
         if transition is not None:
             self._announce(transition)
         if not admitted:
@@ -284,9 +307,35 @@ class Breaker:
             self._announce(transition)
 
     def _record(self, generation: int, trial: bool, failed: bool) -> None:
+        if self._aio is not None and _running_loop() is not None:
+            # On an event loop a shared store is never waited on: what needs Redis is
+            # sent by a task (a batched success needs nothing).
+            recorded, transition = self._aio.record_locally(generation, trial, failed)
+            if not recorded:
+                self._soon(self._arecord(generation, trial, failed))
+            elif transition is not None:
+                self._announce(transition)
+            return
         transition = self._store.record(generation, trial, failed)
         if transition is not None:
             self._announce(transition)
+
+    async def _arecord(self, generation: int, trial: bool, failed: bool) -> None:
+        assert self._aio is not None
+        transition = await self._aio.record(generation, trial, failed)
+        if transition is not None:
+            self._announce(transition)
+
+    def _release(self, generation: int, trial: bool) -> None:
+        if self._aio is not None and trial and _running_loop() is not None:
+            self._soon(self._aio.release(generation, trial))
+            return
+        self._store.release(generation, trial)
+
+    def _soon(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)  # a task nobody holds may be collected before it runs
+        task.add_done_callback(self._tasks.discard)
 
     def _announce(self, transition: Transition) -> None:
         # pybreaker's state objects notify its listeners; its storage calls are no-ops.

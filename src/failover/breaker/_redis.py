@@ -218,6 +218,10 @@ class RedisBreakerStore(pybreaker.CircuitBreakerStorage):
         return "redis" if self._conn.healthy and not self._local_active else "degraded"
 
     # --- the decisions the sync and async paths share (no I/O) ---
+    def acquire_locally(self) -> Admission | None:
+        """:meth:`acquire` when the local copy (or the fallback) can answer, else ``None``."""
+        return self._acquire_locally()
+
     def _acquire_locally(self) -> Admission | None:
         """The answer the local copy (or the fallback) gives, ``None`` to ask Redis."""
         copy = self._copy

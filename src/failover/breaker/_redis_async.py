@@ -50,6 +50,17 @@ class AsyncRedisBreakerStore:
             return answer
         return store._admission(await self._shared("acquire"))
 
+    def record_locally(
+        self, generation: int, trial: bool, failed: bool
+    ) -> tuple[bool, Transition | None]:
+        """Record an outcome that needs no round trip (a batched closed-state success, or
+        one on the local fallback): (recorded, the transition it caused). Not recorded:
+        :meth:`record` must send it."""
+        store = self._store
+        if generation < 0 or store._batched(generation, trial, failed):
+            return True, store._record_locally(generation, trial, failed)
+        return False, None
+
     async def record(self, generation: int, trial: bool, failed: bool) -> Transition | None:
         """As :meth:`RedisBreakerStore.record`."""
         store = self._store
