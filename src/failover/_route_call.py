@@ -31,6 +31,7 @@ from ._events import (
 )
 from ._response import Attempt, Response, Usage
 from ._retry import Decision, RetryBudget, decide, retry_delay
+from .conversation._answer import finish_reason
 from .providers._base import ProviderFailure, ProviderRequest, ProviderResult
 
 if TYPE_CHECKING:
@@ -520,6 +521,10 @@ class RouteCall:
             usage=result.usage,
             stop_reason=result.stop_reason,
             raw=result.raw,
+            tool_calls=result.tool_calls,
+            # An adapter of the caller's own may give only the provider's stop reason.
+            finish_reason=result.finish_reason or finish_reason(result.stop_reason),
+            thinking=result.thinking,
         )
         self._finished(ep.name, "ok", response.model, ep.provider_name, response.usage)
         if self._key is not None and self.cache is not None:
@@ -683,7 +688,7 @@ class RouteCall:
                     self.request_chars,
                 ),
             )
-        usage = Usage(entry.input_tokens, entry.output_tokens)
+        usage = entry.usage()
         self._finished(entry.endpoint, "ok", entry.model, entry.provider, usage, from_cache=True)
         return Response(
             text=entry.text,
@@ -696,6 +701,9 @@ class RouteCall:
             stop_reason=entry.stop_reason,
             from_cache=True,
             cache_age=age,
+            tool_calls=entry.tool_calls,
+            finish_reason=entry.finish_reason or finish_reason(entry.stop_reason),
+            thinking=entry.thinking,
         )
 
     def _panic(self) -> tuple[int, RouteEndpoint, Permit] | None:

@@ -8,17 +8,32 @@ resumes on the next endpoint that takes the partial answer as prefill; ``restart
 starts the answer again on the next endpoint. The deadline bounds the time to the first
 delta; ``timeout.stream_idle`` then bounds each gap between deltas, so a stream that
 keeps delivering may run past the deadline.
+
+Iterating a stream yields its text; ``events()`` yields typed events instead (text,
+thinking, tool calls, restarts, the finish). Any content counts as the first delta, for
+failover and for the deadline. Both drivers (sync and async) only do the I/O; what the
+caller sees of each item is decided in :class:`_Base`.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Generator, Iterator, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from . import _deadline
 from ._response import Response
-from ._route_call import Deliver, Relay, Send, Sleep, Step
+from ._route_call import Deliver, Relay, Restart, Send, Sleep, Step
+from ._stream_events import (
+    Finished,
+    Restarted,
+    StreamEvent,
+    TextDelta,
+    ToolCallDelta,
+    ToolCallStart,
+)
+from .providers._base import ProviderResult
 
 if TYPE_CHECKING:
     from ._route_call import RouteCall
@@ -46,15 +61,58 @@ class _Base:
         self._items: Any = None
         self._outcome: Any = None
         self._error: BaseException | None = None
+        self._events = False  # events() rather than text
+        self._shown = False  # content given to the caller since the answer (re)started
         self.response: Response | None = None
         """The final Response, set once the stream is exhausted."""
 
-    def _begin(self) -> RouteCall:
+    def _begin(self, events: bool = False) -> RouteCall:
         if self._call is not None:
             raise RuntimeError("a failover stream can be iterated only once")
-        call = self._router._call(self._route, self._messages, self._params, stream=True)
-        self._call, self._plan = call, call.plan()
+        call = self._router._call(
+            self._route, self._messages, self._params, stream=True, restartable=events
+        )
+        self._call, self._plan, self._events = call, call.plan(), events
         return call
+
+    def _given(self, item: Any) -> Any:
+        """What the caller sees of one item or step: text, an event, or ``None``.
+
+        Iterating shows text only. ``events()`` shows every content event, and a
+        :class:`Restarted` when an answer it showed some of starts over, whether the
+        plan restarts it after text or fails over before any (a tool call started, say).
+        """
+        assert self._call is not None
+        if isinstance(item, str):
+            text = self._call.shown(item)
+            if not text:
+                return None
+            self._shown = True
+            return TextDelta(text) if self._events else text
+        if isinstance(item, (Send, Restart, Deliver)):
+            shown, self._shown = self._shown, False
+            if isinstance(item, Deliver):
+                return self._given(item.text)
+            if not (self._events and (shown or isinstance(item, Restart))):
+                return None
+            return Restarted(item.endpoint if isinstance(item, Restart) else item.endpoint.name)
+        if self._events:
+            self._shown = True
+            return item
+        return None
+
+    def _ending(self) -> list[StreamEvent]:
+        """The last events: a cached answer's tool calls, then :class:`Finished`."""
+        response = self.response
+        if not self._events or response is None:
+            return []
+        out: list[StreamEvent] = []
+        if response.from_cache:  # a provider streamed its calls; the cache gives them here
+            for index, call in enumerate(response.tool_calls):
+                out.append(ToolCallStart(index, call.id, call.name))
+                out.append(ToolCallDelta(index, json.dumps(call.arguments)))
+        out.append(Finished(response.finish_reason, response))
+        return out
 
     def _next_step(self) -> Step | None:
         """The plan's next step given the last outcome; None once it has answered."""
@@ -96,6 +154,15 @@ class Stream(_Base):
     def __iter__(self) -> Iterator[str]:
         return self._run(self._begin())
 
+    def events(self) -> Iterator[StreamEvent]:
+        """Iterate typed events instead of text: ``for ev in s.events(): ...``.
+
+        Yields :class:`TextDelta`, :class:`ThinkingDelta`, :class:`ToolCallStart`,
+        :class:`ToolCallDelta`, :class:`Restarted` (clear what you showed) and, last,
+        :class:`Finished` with the whole Response. A stream is iterated once, either way.
+        """
+        return self._run(self._begin(events=True))
+
     def close(self) -> None:
         """Stop early: close the provider stream and hand back its breaker permit."""
         items, self._items = self._items, None
@@ -103,21 +170,22 @@ class Stream(_Base):
             items.close()
         self._close_plan()
 
-    def _run(self, call: RouteCall) -> Iterator[str]:
+    def _run(self, call: RouteCall) -> Iterator[Any]:
         sleep = self._router._clock.sleep
         try:
             while (step := self._next_step()) is not None:
                 try:
                     if isinstance(step, Relay):
-                        self._outcome = yield from self._relay(step, call)
-                    elif isinstance(step, Send):
-                        self._outcome = self._open(step)
+                        self._outcome = yield from self._relay(step)
                     elif isinstance(step, Sleep):
                         sleep(step.seconds)
-                    elif isinstance(step, Deliver):
-                        yield step.text
+                    elif (given := self._given(step)) is not None:
+                        yield given
+                    if isinstance(step, Send):
+                        self._outcome = self._open(step)
                 except Exception as exc:  # given to the plan: it decides, and re-raises
                     self._error = exc
+            yield from self._ending()
         finally:
             self.close()
 
@@ -129,12 +197,11 @@ class Stream(_Base):
         finally:
             _deadline.reset_deadline(token)
 
-    def _relay(self, step: Relay, call: RouteCall) -> Generator[str, None, Any]:
+    def _relay(self, step: Relay) -> Generator[Any, None, Any]:
         item, items = step.first, step.items
-        while isinstance(item, str):
-            text = call.shown(item)
-            if text:
-                yield text
+        while not isinstance(item, ProviderResult):
+            if (given := self._given(item)) is not None:
+                yield given
             token = _deadline.set_deadline(step.idle)
             try:
                 item = next(items)
@@ -161,6 +228,10 @@ class AsyncStream(_Base):
     def __aiter__(self) -> AsyncIterator[str]:
         return self._run(self._begin())
 
+    def events(self) -> AsyncIterator[StreamEvent]:
+        """Typed events instead of text: ``async for ev in s.events(): ...``."""
+        return self._run(self._begin(events=True))
+
     async def aclose(self) -> None:
         """Stop early: close the provider stream and hand back its breaker permit."""
         items, self._items = self._items, None
@@ -168,31 +239,32 @@ class AsyncStream(_Base):
             await items.aclose()
         self._close_plan()
 
-    async def _run(self, call: RouteCall) -> AsyncIterator[str]:
+    async def _run(self, call: RouteCall) -> AsyncIterator[Any]:
         asleep = self._router._clock.asleep
         try:
             while (step := self._next_step()) is not None:
                 try:
                     if isinstance(step, Relay):
                         item, items = step.first, step.items
-                        while isinstance(item, str):
-                            text = call.shown(item)
-                            if text:
-                                yield text
+                        while not isinstance(item, ProviderResult):
+                            if (given := self._given(item)) is not None:
+                                yield given
                             token = _deadline.set_deadline(step.idle)
                             try:
                                 item = await items.__anext__()
                             finally:
                                 _deadline.reset_deadline(token)
                         self._items, self._outcome = None, item
-                    elif isinstance(step, Send):
-                        self._outcome = await self._open(step)
                     elif isinstance(step, Sleep):
                         await asleep(step.seconds)
-                    elif isinstance(step, Deliver):
-                        yield step.text
+                    elif (given := self._given(step)) is not None:
+                        yield given
+                    if isinstance(step, Send):
+                        self._outcome = await self._open(step)
                 except Exception as exc:  # given to the plan: it decides, and re-raises
                     self._error = exc
+            for event in self._ending():
+                yield event
         finally:
             await self.aclose()
 

@@ -22,6 +22,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
+from .._response import Thinking, ToolCall, Usage
+
 __all__ = [
     "MAX_ENTRY_BYTES",
     "CacheBackend",
@@ -67,23 +69,55 @@ def _jsonable(value: Any) -> Any:
 
 @dataclass(frozen=True, slots=True)
 class CacheEntry:
-    """A cached answer and where it came from. ``created_at`` is a Unix timestamp."""
+    """A cached answer and where it came from. ``created_at`` is a Unix timestamp.
+
+    The answer is kept normalized (text, tool calls, finish reason, thinking, usage), so
+    a cached tool-call answer still asks for its calls. Entries written before the tool
+    call fields existed read back with none.
+    """
 
     text: str
     endpoint: str
     provider: str
     model: str
     created_at: float
-    input_tokens: int = 0
-    output_tokens: int = 0
+    input_tokens: int | None = 0
+    output_tokens: int | None = 0
     stop_reason: str | None = None
+    tool_calls: tuple[ToolCall, ...] = ()
+    finish_reason: str | None = None
+    thinking: tuple[Thinking, ...] = ()
+    cache_read_tokens: int | None = None
+    cache_write_tokens: int | None = None
+    reasoning_tokens: int | None = None
+
+    def usage(self) -> Usage:
+        """The answer's token counts."""
+        return Usage(
+            self.input_tokens,
+            self.output_tokens,
+            self.cache_read_tokens,
+            self.cache_write_tokens,
+            self.reasoning_tokens,
+        )
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), separators=(",", ":"))
 
     @classmethod
     def from_json(cls, data: str | bytes) -> CacheEntry:
-        return cls(**json.loads(data))
+        fields = json.loads(data)
+        known = {k: v for k, v in fields.items() if k in _ENTRY_FIELDS}  # newer writers' extras
+        calls = known.pop("tool_calls", None) or ()
+        thinking = known.pop("thinking", None) or ()
+        return cls(
+            **known,
+            tool_calls=tuple(ToolCall(**call) for call in calls),
+            thinking=tuple(Thinking(**block) for block in thinking),
+        )
+
+
+_ENTRY_FIELDS = frozenset(CacheEntry.__dataclass_fields__)
 
 
 class CacheBackend(Protocol):

@@ -85,15 +85,22 @@ class FallbackCache:
         """Keep ``response`` under ``key`` for ``keep_for`` seconds (too large: skipped)."""
         if len(response.text.encode("utf-8")) > MAX_ENTRY_BYTES:
             return
+        usage = response.usage
         entry = CacheEntry(
             text=response.text,
             endpoint=response.endpoint,
             provider=response.provider,
             model=response.model,
             created_at=self._now(),
-            input_tokens=response.usage.input_tokens or 0,
-            output_tokens=response.usage.output_tokens or 0,
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
             stop_reason=response.stop_reason,
+            tool_calls=response.tool_calls,
+            finish_reason=response.finish_reason,
+            thinking=response.thinking,
+            cache_read_tokens=usage.cache_read_tokens,
+            cache_write_tokens=usage.cache_write_tokens,
+            reasoning_tokens=usage.reasoning_tokens,
         )
         try:
             self.backend().put(key, entry, keep_for)

@@ -5,11 +5,10 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import functools
-import inspect
 import json
 import threading
 import weakref
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import anthropic
@@ -17,16 +16,28 @@ import httpx2
 
 from .. import _deadline
 from .._failures import Failure, failure_from_status, meaning_of, status_for_error_type
-from ..conversation._answer import anthropic_usage
+from .._stream_events import ContentEvent, ThinkingDelta, ToolCallDelta, ToolCallStart
+from ..conversation import (
+    RequestTranslationError,
+    answer_from_anthropic,
+    parse_request,
+    to_anthropic_kwargs,
+)
 from ..policy._model import EndpointPolicy
 from . import _fork
 from ._aclose import close_async_quietly
-from ._base import ProviderFailure, ProviderRequest, ProviderResult
+from ._base import (
+    ProviderFailure,
+    ProviderRequest,
+    ProviderResult,
+    result_from_answer,
+    untranslatable,
+)
 from ._encode import encoding_detail
 from ._malformed import TolerantDecoder
 from ._redact import redact, request_texts
 
-__all__ = ["AnthropicProvider", "classify", "to_anthropic"]
+__all__ = ["AnthropicProvider", "classify"]
 
 # Anthropic requires max_tokens; LiteLLM's Router uses the same default for Claude.
 DEFAULT_MAX_TOKENS = 4096
@@ -86,65 +97,42 @@ def _missing_key(exc: BaseException) -> bool:
     )
 
 
-def to_anthropic(
-    messages: Sequence[Mapping[str, Any]], params: Mapping[str, Any]
-) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """OpenAI-style messages to the Messages API: ``system`` messages lifted to ``system=``."""
-    out: list[dict[str, Any]] = []
-    system: list[Any] = []
-    for message in messages:
-        if message.get("role") == "system":
-            system.append(message.get("content", ""))
-        else:
-            out.append(dict(message))
-    kwargs = dict(params)
-    kwargs.setdefault("max_tokens", DEFAULT_MAX_TOKENS)
-    if system:
-        given = kwargs.pop("system", None)
-        parts = ([given] if given else []) + system
-        if all(isinstance(p, str) for p in parts):
-            kwargs["system"] = "\n\n".join(parts)
-        else:  # content blocks: keep them as blocks
-            blocks: list[Any] = []
-            for part in parts:
-                blocks.extend([{"type": "text", "text": part}] if isinstance(part, str) else part)
-            kwargs["system"] = blocks
-    return out, kwargs
-
-
-@functools.lru_cache(maxsize=1)
-def _accepted() -> frozenset[str]:
-    """Keywords ``messages.create`` takes; the rest travel in ``extra_body``.
-
-    anthropic 2.13 dropped ``temperature``, ``top_p`` and ``top_k`` from its signature
-    (passing them raises TypeError) while the API still reads them from the body.
-    """
-    create = inspect.signature(anthropic.resources.Messages.create).parameters
-    stream = inspect.signature(anthropic.resources.Messages.stream).parameters
-    return frozenset(create) & frozenset(stream) - {"self", "stream"}
-
-
-def _split_params(kwargs: dict[str, Any]) -> dict[str, Any]:
-    if "stop" in kwargs and "stop_sequences" not in kwargs:  # OpenAI's name for it
-        stop = kwargs.pop("stop")
-        kwargs["stop_sequences"] = [stop] if isinstance(stop, str) else list(stop)
-    accepted = _accepted()
-    extra = {k: kwargs.pop(k) for k in list(kwargs) if k not in accepted}
-    if extra:
-        kwargs["extra_body"] = {**extra, **kwargs.get("extra_body", {})}
-    return kwargs
-
-
 def _result(message: Any) -> ProviderResult:
-    text = "".join(block.text for block in message.content if block.type == "text")
-    return ProviderResult(
-        text=text,
-        model=message.model,
-        usage=anthropic_usage(message.usage),
-        stop_reason=message.stop_reason,
-        request_id=getattr(message, "_request_id", None),
-        raw=message,
-    )
+    return result_from_answer(answer_from_anthropic(message), message)
+
+
+class _Items:
+    """A stream's raw events -> what the adapter yields: text, thinking, tool calls.
+
+    A tool call's ``index`` is its position among the answer's tool calls (as OpenAI
+    numbers them), not Anthropic's content block index, which counts text blocks too.
+    """
+
+    __slots__ = ("_calls", "stopped")
+
+    def __init__(self) -> None:
+        self._calls: dict[int, int] = {}  # content block index -> tool call position
+        self.stopped = False
+
+    def item(self, event: Any) -> str | ContentEvent | None:
+        kind = event.type
+        if kind == "content_block_delta":
+            delta = event.delta
+            if delta.type == "text_delta":
+                return str(delta.text) or None
+            if delta.type == "input_json_delta":
+                position = self._calls.get(event.index)
+                if position is not None and delta.partial_json:
+                    return ToolCallDelta(position, delta.partial_json)
+            elif delta.type == "thinking_delta" and delta.thinking:
+                return ThinkingDelta(delta.thinking)
+        elif kind == "content_block_start" and event.content_block.type == "tool_use":
+            block = event.content_block
+            position = self._calls[event.index] = len(self._calls)
+            return ToolCallStart(position, block.id, block.name)
+        elif kind == "message_stop":
+            self.stopped = True
+        return None
 
 
 @functools.lru_cache(maxsize=2)
@@ -234,10 +222,20 @@ class AnthropicProvider:
         return client
 
     def _kwargs(self, call: ProviderRequest, *, stream: bool = False) -> dict[str, Any]:
-        messages, kwargs = to_anthropic(call.messages, call.params)
-        kwargs = _split_params(kwargs)
-        kwargs["model"] = self._endpoint.model
-        kwargs["messages"] = messages
+        """The SDK call's keywords; a request this endpoint cannot take fails here, unsent.
+
+        Any other exception (a bug in the translation) propagates as it is: it is not
+        the endpoint's failure and must not count against its breaker.
+        """
+        try:
+            request = parse_request(call.messages, call.params)
+            kwargs = to_anthropic_kwargs(
+                request, self._endpoint.model, default_max_tokens=DEFAULT_MAX_TOKENS
+            )
+        except RequestTranslationError as exc:
+            texts = request_texts(call.messages, call.params)
+            detail = redact(str(exc), secrets=self._secrets, texts=texts)
+            raise untranslatable(exc, detail) from exc
         read = call.read_timeout
         if stream:
             # After the first delta the router bounds each gap by stream_idle through
@@ -260,36 +258,40 @@ class AnthropicProvider:
 
     def complete(self, call: ProviderRequest) -> ProviderResult:
         """Send the request and wait for the whole answer."""
+        kwargs = self._kwargs(call)
         try:
-            message = self.client().messages.create(**self._kwargs(call))
+            message = self.client().messages.create(**kwargs)
         except Exception as exc:
             raise self._failure(exc, call) from exc
         return _result(message)
 
     async def acomplete(self, call: ProviderRequest) -> ProviderResult:
         """The async twin of :meth:`complete`."""
+        kwargs = self._kwargs(call)
         try:
-            message = await self.aclient().messages.create(**self._kwargs(call))
+            message = await self.aclient().messages.create(**kwargs)
         except Exception as exc:
             raise self._failure(exc, call) from exc
         return _result(message)
 
-    def stream(self, call: ProviderRequest) -> Iterator[str | ProviderResult]:
-        """Yield text deltas, then the final :class:`ProviderResult`.
+    def stream(self, call: ProviderRequest) -> Iterator[str | ContentEvent | ProviderResult]:
+        """Yield text deltas and content events, then the final :class:`ProviderResult`.
 
-        Until the first delta every wait (the response headers included) is bounded by
-        the read timeout, as in :meth:`complete`; after it, by the router's stream_idle.
+        Until the first delta (of text, thinking or a tool call) every wait, the response
+        headers included, is bounded by the read timeout, as in :meth:`complete`; after
+        it, by the router's stream_idle.
         """
         streamed = False
+        kwargs = self._kwargs(call, stream=True)
         try:
-            manager = self.client().messages.stream(**self._kwargs(call, stream=True))
+            manager = self.client().messages.stream(**kwargs)
             first = _deadline.tighten(call.read_timeout)
             try:
                 stream = manager.__enter__()
             finally:
                 _deadline.reset_deadline(first)
             try:
-                events, stopped = iter(stream), False
+                events, items = iter(stream), _Items()
                 while True:
                     token = None if streamed else _deadline.tighten(call.read_timeout)
                     try:
@@ -299,11 +301,11 @@ class AnthropicProvider:
                             _deadline.reset_deadline(token)
                     if event is None:
                         break
-                    stopped = stopped or event.type == "message_stop"
-                    if event.type == "content_block_delta" and event.delta.type == "text_delta":
+                    item = items.item(event)
+                    if item is not None:
                         streamed = True
-                        yield event.delta.text
-                if not stopped:
+                        yield item
+                if not items.stopped:
                     raise ProviderFailure(_ENDED_EARLY)
                 message = stream.get_final_message()
             finally:
@@ -314,18 +316,21 @@ class AnthropicProvider:
             raise self._failure(exc, call, streamed=streamed) from exc
         yield _result(message)
 
-    async def astream(self, call: ProviderRequest) -> AsyncIterator[str | ProviderResult]:
+    async def astream(
+        self, call: ProviderRequest
+    ) -> AsyncIterator[str | ContentEvent | ProviderResult]:
         """The async twin of :meth:`stream`."""
         streamed = False
+        kwargs = self._kwargs(call, stream=True)
         try:
-            manager = self.aclient().messages.stream(**self._kwargs(call, stream=True))
+            manager = self.aclient().messages.stream(**kwargs)
             first = _deadline.tighten(call.read_timeout)
             try:
                 stream = await manager.__aenter__()
             finally:
                 _deadline.reset_deadline(first)
             try:
-                events, stopped = stream.__aiter__(), False
+                events, items = stream.__aiter__(), _Items()
                 while True:
                     token = None if streamed else _deadline.tighten(call.read_timeout)
                     try:
@@ -335,11 +340,11 @@ class AnthropicProvider:
                             _deadline.reset_deadline(token)
                     if event is None:
                         break
-                    stopped = stopped or event.type == "message_stop"
-                    if event.type == "content_block_delta" and event.delta.type == "text_delta":
+                    item = items.item(event)
+                    if item is not None:
                         streamed = True
-                        yield event.delta.text
-                if not stopped:
+                        yield item
+                if not items.stopped:
                     raise ProviderFailure(_ENDED_EARLY)
                 message = await stream.get_final_message()
             finally:

@@ -10,10 +10,12 @@ from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from .._response import Usage
+from .._response import Thinking, ToolCall, Usage
 
 if TYPE_CHECKING:  # _failures imports email.utils: keep it out of `import failover`
     from .._failures import Failure
+    from .._stream_events import ContentEvent
+    from ..conversation import Answer, RequestTranslationError
 
 __all__ = [
     "Provider",
@@ -21,6 +23,8 @@ __all__ = [
     "ProviderRequest",
     "ProviderResult",
     "accepts_prefill",
+    "result_from_answer",
+    "untranslatable",
 ]
 
 
@@ -62,7 +66,19 @@ class ProviderRequest:
 
 @dataclass(frozen=True, slots=True)
 class ProviderResult:
-    """What a provider returns for a completed request."""
+    """What a provider returns for a completed request.
+
+    Attributes:
+        text: the answer's text.
+        model: the model that answered.
+        usage: token counts (input counted the same way on every provider).
+        stop_reason: the provider's own stop reason.
+        request_id: the provider's id for the request, if any.
+        raw: the SDK's response object.
+        tool_calls: the tool calls asked for, in order.
+        finish_reason: the stop reason normalized; ``None`` lets the router derive it.
+        thinking: the answer's reasoning blocks.
+    """
 
     text: str
     model: str
@@ -70,6 +86,24 @@ class ProviderResult:
     stop_reason: str | None = None
     request_id: str | None = None
     raw: Any = None
+    tool_calls: tuple[ToolCall, ...] = ()
+    finish_reason: str | None = None
+    thinking: tuple[Thinking, ...] = ()
+
+
+def result_from_answer(answer: Answer, raw: Any) -> ProviderResult:
+    """A normalized answer (``failover.conversation``) as the router takes it."""
+    return ProviderResult(
+        text=answer.text,
+        model=answer.model,
+        usage=answer.usage,
+        stop_reason=answer.stop_reason,
+        request_id=answer.request_id,
+        raw=raw,
+        tool_calls=answer.tool_calls,
+        finish_reason=answer.finish_reason,
+        thinking=answer.thinking,
+    )
 
 
 class ProviderFailure(Exception):
@@ -78,6 +112,23 @@ class ProviderFailure(Exception):
     def __init__(self, failure: Failure) -> None:
         super().__init__(failure.detail or failure.kind)
         self.failure = failure
+
+
+def untranslatable(exc: RequestTranslationError, detail: str | None = None) -> ProviderFailure:
+    """A request this endpoint cannot take, raised before anything is sent.
+
+    Malformed input (``InvalidRequest``) is wrong for every endpoint: ``invalid_request``,
+    so the route stops with ``RequestError``. A request this endpoint alone cannot
+    express (``UnsupportedRequest``) is ``unsupported``: the route skips to the next
+    endpoint without a breaker failure.
+    """
+    from .._failures import Failure
+    from ..conversation import InvalidRequest
+
+    text = detail or str(exc)
+    if isinstance(exc, InvalidRequest):
+        return ProviderFailure(Failure("invalid_request", status_code=None, detail=text))
+    return ProviderFailure(Failure("unsupported", status_code=None, detail=text))
 
 
 class Provider(Protocol):
@@ -91,10 +142,11 @@ class Provider(Protocol):
     async def acomplete(self, call: ProviderRequest) -> ProviderResult:
         """The async twin of :meth:`complete`."""
 
-    def stream(self, call: ProviderRequest) -> Iterator[str | ProviderResult]:
-        """Yield text deltas, then the final :class:`Result`; raise ProviderFailure."""
+    def stream(self, call: ProviderRequest) -> Iterator[str | ContentEvent | ProviderResult]:
+        """Yield text deltas (``str``) and other content events (thinking, tool calls),
+        then the final :class:`ProviderResult`; raise ProviderFailure."""
 
-    def astream(self, call: ProviderRequest) -> AsyncIterator[str | ProviderResult]:
+    def astream(self, call: ProviderRequest) -> AsyncIterator[str | ContentEvent | ProviderResult]:
         """The async twin of :meth:`stream`."""
 
     def close(self) -> None:

@@ -23,10 +23,22 @@ from typing import Any, TypeVar
 
 from .. import _deadline
 from .._failures import Failure, FailureKind, failure_from_status, meaning_of, status_for_error_type
-from ..conversation._answer import openai_usage
+from .._stream_events import ContentEvent, ThinkingDelta, ToolCallDelta, ToolCallStart
+from ..conversation import (
+    RequestTranslationError,
+    answer_from_openai,
+    parse_request,
+    to_openai_kwargs,
+)
 from ..policy._model import EndpointPolicy
 from . import _fork
-from ._base import ProviderFailure, ProviderRequest, ProviderResult
+from ._base import (
+    ProviderFailure,
+    ProviderRequest,
+    ProviderResult,
+    result_from_answer,
+    untranslatable,
+)
 from ._encode import encoding_detail
 from ._malformed import EVENT_COUNTS
 from ._openai_clients import OpenAIClients
@@ -270,20 +282,31 @@ def _no_response(exc: BaseException) -> bool:
     return False
 
 
-def _result(response: Any) -> ProviderResult:
-    choice = response.choices[0]
-    return ProviderResult(
-        text=choice.message.content or "",
-        model=str(response.model),
-        usage=openai_usage(getattr(response, "usage", None)),
-        stop_reason=choice.finish_reason,
-        request_id=getattr(response, "id", None),
-        raw=response,
-    )
+def _items(chunk: Any, started: set[int]) -> list[str | ContentEvent]:
+    """What one chunk holds for the caller: reasoning, text, tool call starts and deltas.
 
-
-def _delta(chunk: Any) -> str | None:
-    return chunk.choices[0].delta.content if chunk.choices else None
+    ``started`` holds the indexes of the tool calls already announced.
+    """
+    if not chunk.choices:
+        return []
+    delta = chunk.choices[0].delta
+    out: list[str | ContentEvent] = []
+    reasoning = getattr(delta, "reasoning_content", None)
+    if reasoning:
+        out.append(ThinkingDelta(reasoning))
+    if delta.content:
+        out.append(delta.content)
+    for call in getattr(delta, "tool_calls", None) or ():
+        index = call.index or 0
+        function = call.function
+        if index not in started:
+            started.add(index)
+            name = getattr(function, "name", None) if function is not None else None
+            out.append(ToolCallStart(index, call.id or "", name or ""))
+        fragment = getattr(function, "arguments", None) if function is not None else None
+        if fragment:
+            out.append(ToolCallDelta(index, fragment))
+    return out
 
 
 class LiteLLMProvider:
@@ -294,17 +317,37 @@ class LiteLLMProvider:
     def __init__(self, endpoint: EndpointPolicy) -> None:
         self._endpoint = endpoint
         self._secrets = (endpoint.api_key.reveal(),) if endpoint.api_key is not None else ()
-        self._clients = OpenAIClients(endpoint) if _served_by_openai(endpoint) else None
+        served_by = _served_by(endpoint)
+        self._clients = OpenAIClients(endpoint) if served_by == "openai" else None
+        # Thinking from Claude (through LiteLLM) carries Anthropic's signature: the native
+        # path may replay it. Any other provider's stays with LiteLLM.
+        self._thinking_by = "anthropic" if served_by == "anthropic" else "litellm"
         install_quiet()
 
+    def _translated(self, call: ProviderRequest) -> dict[str, Any]:
+        """The request as valid OpenAI input; one this endpoint cannot take fails here.
+
+        Any other exception (a bug in the translation) propagates as it is: it is not
+        the endpoint's failure and must not count against its breaker.
+        """
+        try:
+            return to_openai_kwargs(parse_request(call.messages, call.params))
+        except RequestTranslationError as exc:
+            texts = request_texts(call.messages, call.params)
+            detail = redact(str(exc), secrets=self._secrets, texts=texts)
+            raise untranslatable(exc, detail) from exc
+
     def _kwargs(
-        self, call: ProviderRequest, *, stream: bool = False, is_async: bool = False
+        self,
+        call: ProviderRequest,
+        kwargs: dict[str, Any],
+        *,
+        stream: bool = False,
+        is_async: bool = False,
     ) -> dict[str, Any]:
         ep = self._endpoint
-        kwargs: dict[str, Any] = dict(call.params)
         kwargs.update(
             model=ep.model,
-            messages=[dict(m) for m in call.messages],
             # For a stream the router bounds each gap after the first delta by
             # stream_idle; the per-read timeout must not cut a slower but live stream.
             # Until the first delta, read bounds each wait (see _bounded's limit).
@@ -338,55 +381,68 @@ class LiteLLMProvider:
 
     def complete(self, call: ProviderRequest) -> ProviderResult:
         """Send the request and wait for the whole answer, within the call's deadline."""
+        translated = self._translated(call)
         try:
-            response = _bounded(functools.partial(litellm.completion, **self._kwargs(call)))
+            kwargs = self._kwargs(call, translated)
+            response = _bounded(functools.partial(litellm.completion, **kwargs))
         except Exception as exc:
             raise self._failure(exc, call) from _cause(exc)
-        return _result(response)
+        return self._result(response)
 
     async def acomplete(self, call: ProviderRequest) -> ProviderResult:
         """The async twin of :meth:`complete`."""
+        translated = self._translated(call)
         try:
-            kwargs = self._kwargs(call, is_async=True)
+            kwargs = self._kwargs(call, translated, is_async=True)
             response = await _abounded(litellm.acompletion(**kwargs))
         except Exception as exc:
             raise self._failure(exc, call) from _cause(exc)
-        return _result(response)
+        return self._result(response)
 
-    def stream(self, call: ProviderRequest) -> Iterator[str | ProviderResult]:
-        """Yield text deltas, then the final :class:`ProviderResult`.
+    def _result(self, response: Any) -> ProviderResult:
+        answer = answer_from_openai(response, thinking_provider=self._thinking_by)
+        return result_from_answer(answer, response)
 
-        Until the first delta each step (the request and its headers, then every
-        chunk) waits at most the read timeout; after it, the router's deadline
-        (``stream_idle``) bounds each chunk.
+    def stream(self, call: ProviderRequest) -> Iterator[str | ContentEvent | ProviderResult]:
+        """Yield text deltas and content events, then the final :class:`ProviderResult`.
+
+        Until the first delta (of text, reasoning or a tool call) each step (the request
+        and its headers, then every chunk) waits at most the read timeout; after it, the
+        router's deadline (``stream_idle``) bounds each chunk.
         """
         chunks: list[Any] = []
+        started: set[int] = set()
         streamed = False
         counts = [0, 0]  # good and malformed events, counted by the decoder
+        translated = self._translated(call)
         try:
-            send = functools.partial(litellm.completion, **self._kwargs(call, stream=True))
+            kwargs = self._kwargs(call, translated, stream=True)
+            send = functools.partial(litellm.completion, **kwargs)
             iterator = iter(_bounded(send, call.read_timeout, counts))
             step = functools.partial(next, iterator, _END)
             while (
                 chunk := _bounded(step, None if streamed else call.read_timeout, counts)
             ) is not _END:
                 chunks.append(chunk)
-                delta = _delta(chunk)
-                if delta:
+                for item in _items(chunk, started):
                     streamed = True
-                    yield delta
+                    yield item
             final = self._final(chunks, counts)
         except Exception as exc:
             raise self._failure(exc, call, streamed=streamed) from _cause(exc)
-        yield _result(final)
+        yield self._result(final)
 
-    async def astream(self, call: ProviderRequest) -> AsyncIterator[str | ProviderResult]:
+    async def astream(
+        self, call: ProviderRequest
+    ) -> AsyncIterator[str | ContentEvent | ProviderResult]:
         """The async twin of :meth:`stream`."""
         chunks: list[Any] = []
+        started: set[int] = set()
         streamed = False
         counts = [0, 0]  # good and malformed events, counted by the decoder
+        translated = self._translated(call)
         try:
-            kwargs = self._kwargs(call, stream=True, is_async=True)
+            kwargs = self._kwargs(call, translated, stream=True, is_async=True)
             response = await _abounded(litellm.acompletion(**kwargs), call.read_timeout, counts)
             iterator = response.__aiter__()
             while True:
@@ -396,14 +452,13 @@ class LiteLLMProvider:
                 except StopAsyncIteration:
                     break
                 chunks.append(chunk)
-                delta = _delta(chunk)
-                if delta:
+                for item in _items(chunk, started):
                     streamed = True
-                    yield delta
+                    yield item
             final = self._final(chunks, counts)
         except Exception as exc:
             raise self._failure(exc, call, streamed=streamed) from _cause(exc)
-        yield _result(final)
+        yield self._result(final)
 
     def _final(self, chunks: list[Any], counts: list[int] | None) -> Any:
         """The whole answer from the chunks; a stream that never finished is a cut."""
@@ -434,10 +489,10 @@ def _cause(exc: BaseException) -> BaseException | None:
     return exc.__cause__ if isinstance(exc, ProviderFailure) else exc
 
 
-def _served_by_openai(endpoint: EndpointPolicy) -> bool:
-    """Whether litellm routes this model to its ``openai`` provider (which takes ``client=``)."""
+def _served_by(endpoint: EndpointPolicy) -> str | None:
+    """The litellm provider this model goes to (``openai`` takes our own ``client=``)."""
     try:
         _, provider, _, _ = litellm.get_llm_provider(endpoint.model, api_base=endpoint.base_url)
     except Exception:
-        return False
-    return bool(provider == "openai")
+        return None
+    return str(provider)
