@@ -1316,8 +1316,21 @@ def markdown(s: Soak, results: Sequence[Check], command: str, took: float) -> st
     return "\n".join(lines)
 
 
+def _epochs() -> Any:
+    """The epoch soak's module (bench/chaos_epochs.py), which builds on this one."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    if here not in sys.path:
+        sys.path.insert(0, here)
+    import chaos_epochs
+
+    return chaos_epochs
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the soak from the command line; 0 when every check passed."""
+    given = sys.argv[1:] if argv is None else list(argv)
+    if any(a.split("=")[0] in ("--epochs", "--epoch-calls", "--epoch-seconds") for a in given):
+        return _epochs().main(given)
     started = time.monotonic()
     defaults = Config()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -1331,6 +1344,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--trace", help="write mode changes and breaker transitions here")
     parser.add_argument("--out", help="write the run up as a Markdown page here")
     parser.add_argument("--fakes-child", help=argparse.SUPPRESS)
+    parser.add_argument("--epochs", type=int, help="the epoch soak instead (bench/chaos_epochs.py)")
     args = parser.parse_args(argv)
     if args.fakes_child:
         fakes_child(Config(**json.loads(args.fakes_child)))
@@ -1357,9 +1371,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         report(results)
     if args.out:
-        given = sys.argv[1:] if argv is None else list(argv)
         command = shlex.join(["python", "bench/chaos.py", *given])
         page = markdown(soak, results, command, time.monotonic() - started)
+        page = _epochs().keep_section(args.out, page)  # the epoch soak's section stays
         with open(args.out, "w", encoding="utf-8") as out:
             out.write(page)
     return 0 if all(c.ok for c in results) else 1
