@@ -57,3 +57,22 @@ def _run_words(router: Router, tag: int) -> int:
             continue
         wrong += len(resp.text.split()) != tag
     return wrong
+
+
+def test_a_lock_held_at_the_fork_is_not_held_in_the_child() -> None:
+    """Breaker stores and retry budgets get fresh locks in a forked child, so a lock
+    another thread held at the fork cannot wedge the child's first call."""
+    from failover import _fork
+    from failover._clock import VirtualClock
+    from failover._retry import RetryBudget
+    from failover.breaker._breaker import MemoryBreakerStore
+    from failover.breaker._core import BreakerSettings
+
+    store = MemoryBreakerStore(BreakerSettings(), VirtualClock())
+    budget = RetryBudget()
+    store._lock.acquire()
+    budget._lock.acquire()
+    _fork.after_fork_in_child()  # what os.register_at_fork runs in the child
+    assert store.acquire().admitted
+    budget.called(0.0)
+    assert budget.spend(0.0)

@@ -14,6 +14,8 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final, Literal, NamedTuple
 
+from . import _fork
+
 if TYPE_CHECKING:  # _failures imports email.utils: keep it out of `import failover`
     from ._failures import Failure
 
@@ -88,7 +90,16 @@ class RetryBudget:
     bounded whatever the call rate. Thread-safe.
     """
 
-    __slots__ = ("_buckets", "_lock", "_width", "calls", "min_retries", "ratio", "retries")
+    __slots__ = (
+        "__weakref__",
+        "_buckets",
+        "_lock",
+        "_width",
+        "calls",
+        "min_retries",
+        "ratio",
+        "retries",
+    )
 
     _SLOTS: Final = 10
 
@@ -100,6 +111,10 @@ class RetryBudget:
         self._lock = threading.Lock()
         self.calls = 0
         self.retries = 0
+        _fork.register(self)
+
+    def _after_fork(self) -> None:
+        self._lock = threading.Lock()
 
     @classmethod
     def of(cls, policy: Any) -> RetryBudget | None:

@@ -27,6 +27,7 @@ from typing import Any, Literal, Protocol, cast
 
 import pybreaker
 
+from .. import _fork
 from .._clock import Clock
 from ..policy._model import BreakerPolicy
 from ._core import Admission, BreakerCore, BreakerSnapshot, State, Transition
@@ -82,6 +83,10 @@ class MemoryBreakerStore(pybreaker.CircuitBreakerStorage):
         super().__init__("memory")
         self._core = BreakerCore(policy)
         self._clock = clock
+        self._lock = threading.Lock()
+        _fork.register(self)
+
+    def _after_fork(self) -> None:
         self._lock = threading.Lock()
 
     # --- the atomic operations the Breaker uses ---

@@ -24,7 +24,7 @@ from ..conversation import (
     to_anthropic_kwargs,
 )
 from ..policy._model import EndpointPolicy
-from . import _fork
+from .. import _fork
 from ._aclose import close_async_quietly
 from ._base import (
     ProviderFailure,

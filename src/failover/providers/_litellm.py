@@ -31,7 +31,7 @@ from ..conversation import (
     to_openai_kwargs,
 )
 from ..policy._model import EndpointPolicy
-from . import _fork
+from .. import _fork
 from ._base import (
     ProviderFailure,
     ProviderRequest,

@@ -20,7 +20,7 @@ import openai
 
 from .. import _deadline
 from ..policy._model import EndpointPolicy
-from . import _fork
+from .. import _fork
 from ._aclose import close_async_quietly
 from ._malformed import TolerantDecoder
 

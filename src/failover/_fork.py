@@ -5,7 +5,9 @@ method) would otherwise hand the child the parent's pooled sockets: both process
 read from the same connection and receive each other's answers. Every provider adapter
 registers here; in the child, right after the fork, each one forgets its clients
 (without closing them: closing would shut the parent's connections down) and resets its
-locks, so the child's first call builds fresh clients.
+locks, so the child's first call builds fresh clients. Breaker stores, retry budgets and
+the fallback cache register too: a lock another thread held at the fork would otherwise
+stay held in the child for ever. (redis-py's pools notice a new PID by themselves.)
 """
 
 from __future__ import annotations
