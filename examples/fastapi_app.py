@@ -10,6 +10,12 @@ Run it::
         -d '{"messages": [{"role": "user", "content": "Hello"}]}'
     curl -sN localhost:8000/chat/stream -H 'content-type: application/json' \\
         -d '{"messages": [{"role": "user", "content": "Tell me a story"}]}'
+    curl -s localhost:8000/chat/tools -H 'content-type: application/json' \\
+        -d '{"messages": [{"role": "user", "content": "Weather in Paris?"}]}'
+
+``/chat/tools`` runs a tool loop: each turn may land on a different endpoint (Claude for
+the first, OpenAI for the next when Claude is overloaded) and the conversation goes on,
+tool ids and all, because failover translates it for each provider.
 
 How failover's outcomes become HTTP:
 
@@ -86,8 +92,8 @@ class ChatRequest(BaseModel):
 
 
 class Usage(BaseModel):
-    input_tokens: int
-    output_tokens: int
+    input_tokens: int | None  # None: the provider did not say
+    output_tokens: int | None
 
 
 class ChatAnswer(BaseModel):
@@ -180,6 +186,64 @@ async def _chain(first: str, rest: AsyncGenerator[str, None]) -> AsyncIterator[s
 
 def _event(name: str, data: dict[str, Any]) -> str:
     return f"event: {name}\ndata: {json.dumps(data)}\n\n"
+
+
+# --- a tool loop that survives a failover mid-conversation -----------------------------
+WEATHER_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "The current weather in a city",
+        "parameters": {
+            "type": "object",
+            "properties": {"city": {"type": "string"}},
+            "required": ["city"],
+        },
+    },
+}
+
+
+def get_weather(city: str = "") -> dict[str, Any]:
+    """A stand-in for a real weather service."""
+    return {"city": city, "temperature_c": 18, "sky": "sunny"}
+
+
+TOOLS = {"get_weather": get_weather}
+
+
+class ToolChatRequest(BaseModel):
+    # OpenAI or Anthropic format; a client may send back the conversation it was given.
+    messages: list[dict[str, Any]] = Field(min_length=1)
+    route: str | None = None
+    max_tokens: int = Field(default=1024, ge=1, le=32_000)
+    max_turns: int = Field(default=6, ge=1, le=20)
+
+
+class ToolAnswer(BaseModel):
+    answer: ChatAnswer  # the last turn's answer
+    turns: list[str]  # the endpoint that answered each turn
+    messages: list[dict[str, Any]]  # the whole conversation, to continue it later
+
+
+@app.post("/chat/tools")
+async def chat_tools(body: ToolChatRequest, router: RouterDep) -> ToolAnswer:
+    """Answer, calling tools until the model is done (or ``max_turns`` runs out)."""
+    messages = list(body.messages)
+    turns: list[str] = []
+    for _ in range(body.max_turns):
+        resp = await router.acomplete(
+            messages, route=body.route, tools=[WEATHER_TOOL], max_tokens=body.max_tokens
+        )
+        turns.append(resp.endpoint)
+        messages.append(resp.message)  # text, tool calls and signed thinking, ready to resend
+        if resp.finish_reason != "tool_calls":
+            break
+        for call in resp.tool_calls:
+            tool = TOOLS.get(call.name)
+            result = tool(**call.arguments) if tool else {"error": f"no tool {call.name!r}"}
+            reply = {"role": "tool", "tool_call_id": call.id, "content": json.dumps(result)}
+            messages.append(reply)
+    return ToolAnswer(answer=_answer(resp), turns=turns, messages=messages)
 
 
 # --- failover's errors as HTTP responses -----------------------------------------------

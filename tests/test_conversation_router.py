@@ -229,13 +229,14 @@ def test_unsupported_on_first_endpoint_skips_it(fakes: list[FakeProvider]) -> No
 
 
 def test_request_error_when_no_endpoint_can_take_it(fakes: list[FakeProvider]) -> None:
-    """Unsupported on the only endpoint, or malformed input: RequestError-like, nothing sent."""
+    """Unsupported on every endpoint, or malformed input: RequestError, nothing sent."""
     server_tool = [{"type": "web_search_20250305", "name": "web_search"}]
     with router(fakes[1:], ["litellm"]) as r:
-        with pytest.raises(Exception) as raised:
+        with pytest.raises(RequestError) as raised:
             r.complete([{"role": "user", "content": "hi"}], tools=server_tool)
         assert fakes[1].request_count == 0
-        assert "unsupported" in str(raised.value)
+        assert [a.error for a in raised.value.attempts] == ["unsupported"]
+        assert "server tool" in str(raised.value)
         with pytest.raises(RequestError) as bad:
             r.complete([{"role": "tool", "content": "no id"}])
     assert bad.value.status_code is None

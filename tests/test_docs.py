@@ -331,3 +331,38 @@ def test_fastapi_example_serves_and_maps_errors(
             late = client.post("/chat", json={**HELLO, "route": "slow"})
             assert late.status_code == 504
             assert late.json()["error"] == "deadline_exceeded"
+
+
+def test_fastapi_tool_loop_survives_a_failover(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """/chat/tools: Claude asks for a tool, is overloaded next turn, OpenAI finishes the loop."""
+    from failover.testing import FakeToolCall, Ok, Reply
+
+    with FakeProvider(name="claude") as claude, FakeProvider(name="gpt", text="18C") as gpt:
+        policy = {
+            "version": 1,
+            "defaults": {"retry": {"attempts": 1}},
+            "endpoints": {
+                "claude": {"provider": "anthropic", "model": "claude-sonnet-4-5",
+                           "api_key": "test", "base_url": claude.url},
+                "gpt": {"provider": "litellm", "model": "openai/gpt-4o",
+                        "api_key": "test", "base_url": gpt.openai_url},
+            },
+            "routes": {"chat": {"endpoints": ["claude", "gpt"]}},
+        }  # fmt: skip
+        (tmp_path / "routes.yaml").write_text(yaml.safe_dump(policy), encoding="utf-8")
+        monkeypatch.setenv("FAILOVER_CONFIG", str(tmp_path / "routes.yaml"))
+        app = _load("failover_example_fastapi_tools", EXAMPLES / "fastapi_app.py").app
+        weather = Reply(text="", tool_calls=[FakeToolCall("get_weather", {"city": "Paris"})])
+        claude.script(Ok(reply=weather), Status(529))
+        with TestClient(app) as client:
+            answer = client.post("/chat/tools", json=HELLO)
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["turns"] == ["claude", "gpt"]
+        assert answer.json()["answer"]["text"] == "18C"
+        [request] = gpt.requests
+        assert request.schema_error is None
+        tool_id = answer.json()["messages"][1]["tool_calls"][0]["id"]
+        assert tool_id.startswith("toolu_")  # Claude's id, passed to OpenAI unchanged
+        assert request.body["messages"][-1]["tool_call_id"] == tool_id

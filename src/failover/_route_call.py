@@ -231,6 +231,8 @@ class RouteCall:
         self, messages: Sequence[Mapping[str, Any]], last: BaseException | None
     ) -> Generator[Step, Any, Response]:
         """Every endpoint failed: a stale cached answer, else one panic trial, else raise."""
+        if self.attempts and all(a.error == "unsupported" for a in self.attempts):
+            raise self._untakeable() from last
         cached = self._stale()
         if cached is not None:
             if self.stream:
@@ -591,6 +593,16 @@ class RouteCall:
             f"{ep.name} rejected the request ({status}): {failure.detail}",
             endpoint=ep.name,
             status_code=failure.status_code,
+            attempts=self.attempts,
+        )
+
+    def _untakeable(self) -> RequestError:
+        """No endpoint of the route can take the request: the caller must change it."""
+        lines = "; ".join(f"{a.endpoint}: {a.detail}" for a in self.attempts)
+        return RequestError(
+            f"no endpoint of route {self.route!r} can take the request ({lines})",
+            endpoint=self.attempts[-1].endpoint,
+            status_code=None,
             attempts=self.attempts,
         )
 
