@@ -93,7 +93,13 @@ def _spec(label: str, rng: random.Random) -> ModeSpec:
 
 
 def schedule(cfg: EpochConfig) -> list[dict[str, ModeSpec]]:
-    """Each epoch's mode per endpoint, seeded. Epoch 0: all healthy (the cold start)."""
+    """Each epoch's mode per endpoint, seeded.
+
+    Epoch 0: all healthy (the cold start). Epochs 1, 4, 7...: one endpoint silent, one
+    answering 529 at times, one healthy. Epochs 3, 9, 15...: every endpoint faulty (the
+    epoch after shows whether open breakers let calls through). Others: each endpoint
+    healthy with odds 1/2, else in one of the classic soak's fault modes.
+    """
     rng = random.Random(f"epochs:{cfg.seed}")
     faults = [(label, w) for label, w, _ in chaos.FAULTS if label != "ok"]
     plan: list[dict[str, ModeSpec]] = []
@@ -110,8 +116,9 @@ def schedule(cfg: EpochConfig) -> list[dict[str, ModeSpec]]:
             plan.append(epoch)
             continue
         epoch = {}
+        down = e % 6 == 3  # every endpoint faulty: then the breakers must let calls through
         for n in NAMES:
-            if rng.random() < 0.5:
+            if not down and rng.random() < 0.5:
                 epoch[n] = ("ok", "Ok", {})
             else:
                 label = rng.choices([f[0] for f in faults], [f[1] for f in faults])[0]
@@ -235,6 +242,7 @@ class EpochSoak:
     t0: float
     received: dict[str, int]
     events: collections.Counter[str]
+    breakers: list[tuple[float, str, str]]  # (when, endpoint, "old -> new (reason)")
     thread_stalls: Stalls
     loop_stalls: Stalls
     hung: list[Call] = field(default_factory=list)
@@ -269,6 +277,19 @@ def run(cfg: EpochConfig) -> EpochSoak:
     plan, calls = schedule(cfg), _calls(cfg)
     fakes = Fakes()
     events: collections.Counter[str] = collections.Counter()
+    breakers: list[tuple[float, str, str]] = []
+
+    def hear(event: Any) -> None:
+        name = type(event).__name__
+        events[name] += 1
+        if name == "BreakerStateChanged":
+            what = f"{event.old} -> {event.new} ({event.reason})"
+            breakers.append((time.monotonic(), event.endpoint, what))
+        elif name == "PanicTrial":
+            breakers.append(
+                (time.monotonic(), event.endpoint, f"panic trial (call id {event.call_id})")
+            )
+
     thread_stalls, loop_stalls = Stalls(), Stalls()
     running = True
     loop = asyncio.new_event_loop()
@@ -279,9 +300,7 @@ def run(cfg: EpochConfig) -> EpochSoak:
     try:
         fakes.command("modes " + json.dumps(plan[0]))
         built = time.monotonic()
-        router = Router.from_dict(
-            policy(fakes.urls, cfg), listeners=[lambda ev: events.update((type(ev).__name__,))]
-        )
+        router = Router.from_dict(policy(fakes.urls, cfg), listeners=[hear])
         build = time.monotonic() - built
         t0 = time.monotonic()
         windows = _dispatch(cfg, router, loop, fakes, plan, calls, t0)
@@ -296,7 +315,18 @@ def run(cfg: EpochConfig) -> EpochSoak:
         loop.call_soon_threadsafe(loop.stop)
         fakes.close()
     return EpochSoak(
-        cfg, plan, windows, calls, build, t0, received, events, thread_stalls, loop_stalls, hung
+        cfg,
+        plan,
+        windows,
+        calls,
+        build,
+        t0,
+        received,
+        events,
+        breakers,
+        thread_stalls,
+        loop_stalls,
+        hung,
     )
 
 
@@ -400,6 +430,18 @@ def _modes(s: EpochSoak, epoch: int) -> str:
     return ", ".join(f"{n} {s.plan[epoch][n][0]}" for n in NAMES)
 
 
+def breakers_at(s: EpochSoak, at: float) -> str:
+    """Each endpoint's last breaker transition (or panic trial) before ``at``, and its age."""
+    last: dict[str, tuple[float, str]] = {}
+    for when, name, what in s.breakers:
+        if when > at:
+            break
+        last[name] = (when, what)
+    return "; ".join(
+        f"{n} {last[n][1]} {(at - last[n][0]) * 1000:.0f} ms before" for n in NAMES if n in last
+    )
+
+
 def describe(s: EpochSoak, c: Call, why: str = "") -> str:
     """One call, precisely enough to replay its path through the loop."""
     v = c.verdict
@@ -440,7 +482,7 @@ def _answered_check(s: EpochSoak) -> Check:
     by_cache = sum(1 for c in s.calls if why.get(c.index) == "cached answer")
     answered_all = sum(1 for c in done if _answered(c.verdict))  # type: ignore[arg-type]
     figure = (
-        f"{len(got)} of {len(why)} answerable calls answered ({share:.1%}; target"
+        f"{len(got)} of {len(why)} answerable calls answered ({share:.2%}; target"
         f" {s.cfg.answered_target:.0%}); answerable: {len(why) - by_cache} with a healthy"
         f" endpoint throughout, {by_cache} by a cached answer only; answered overall"
         f" {answered_all} of {len(s.calls)}"
@@ -449,8 +491,12 @@ def _answered_check(s: EpochSoak) -> Check:
         "answered",
         share >= s.cfg.answered_target,
         figure,
-        tuple(describe(s, c, why[c.index]) for c in missed),
-        (("answerable calls answered", f"{len(got)} of {len(why)} ({share:.1%})"),),
+        tuple(
+            f"{describe(s, c, why[c.index])} | breakers at its start:"
+            f" {breakers_at(s, c.verdict.start if c.verdict else s.t0 + c.due)}"
+            for c in missed
+        ),
+        (("answerable calls answered", f"{len(got)} of {len(why)} ({share:.2%})"),),
     )
 
 
@@ -638,8 +684,10 @@ def markdown(s: EpochSoak, results: Sequence[Check], command: str, took: float) 
         " start under load. Every third epoch from epoch 1 puts an endpoint that accepts and"
         " never answers (`blackhole`) next to one answering 529 at times (529 for"
         f" {FLAP_PERIOD * 1000:g} ms, then normally for as long, and so on), the third"
-        " healthy. In the other epochs each endpoint is healthy with odds 1/2, else in one"
-        " of the classic soak's fault modes (weights as in the table above).",
+        " healthy. Every sixth epoch from epoch 3 puts every endpoint in a fault mode, so the"
+        " epoch after it starts with open breakers in front of healthy endpoints. In the"
+        " other epochs each endpoint is healthy with odds 1/2, else in one of the classic"
+        " soak's fault modes (weights as in the table above).",
         "",
         "**Answerable.** A call is answerable when at least one endpoint was healthy for"
         " the call's whole span (from its start to its end), or, on the cached route, a fresh"
