@@ -481,11 +481,6 @@ def test_a_rejected_continuation_names_the_cut_and_keeps_its_cause() -> None:
     assert nxt.request_count == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="RouteCall._endpoint raises self._rejected(...) `from err.__cause__`, which"
-    " overwrites the cut's cause that _rejected set with the fallback's BadRequestError",
-)
 def test_a_rejected_continuation_has_the_cut_as_its_cause() -> None:
     """__cause__ of a rejected continuation is the original cut's cause, not the 400."""
     with FakeProvider("primary") as primary, FakeProvider("next", mode=Status(400)) as nxt:

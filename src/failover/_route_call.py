@@ -186,13 +186,15 @@ class RouteCall:
         """Until when ``ep`` may take the call, and whether other endpoints remain.
 
         While endpoints that may answer remain after this one, it gets an even share of
-        the time left (never less than its connect timeout); the last gets all of it.
+        the time left, never less than its connect timeout unless that would take more
+        than half of what is left; the last endpoint gets all of it.
         """
         others = sum(1 for later in self.endpoints[index + 1 :] if later.breaker.state != "open")
         if not others:
             return self.deadline, False
         now = self.clock.monotonic()
-        share: float = max((self.deadline - now) / (others + 1), ep.timeout.connect)
+        left = self.deadline - now
+        share: float = max(left / (others + 1), min(ep.timeout.connect, left / 2))
         return min(now + share, self.deadline), True
 
     # --- the loop -----------------------------------------------------------------------
@@ -290,7 +292,7 @@ class RouteCall:
                 failure = self._relabel(err.failure, t0, first_token, budget)
                 self._attempt_failed(ep, permit, failure, t0, tries, request)
                 if failure.is_request_error:
-                    raise self._rejected(ep, failure, err) from err.__cause__
+                    raise self._rejected(ep, failure, err)  # its cause set by _rejected
                 tries += 1
                 decision = self._decide(ep, failure, tries, until, others, panic is not None)
                 if decision.action != "retry":
@@ -580,7 +582,7 @@ class RouteCall:
         """The error for a request the endpoint rejected (keeping any partial text)."""
         status = f"HTTP {failure.status_code}" if failure.status_code else failure.kind
         if self.parts:
-            cut = getattr(self, "_interruption", None)
+            cut = self._interruption
             message = (
                 f"stream broke after {len(self.text)} characters"
                 f" ({_kind_of(cut)}); {ep.name} rejected the continuation ({status}):"
@@ -589,12 +591,14 @@ class RouteCall:
             error = StreamInterrupted(message, partial_text=self.text, attempts=self.attempts)
             error.__cause__ = cut.__cause__ if cut is not None else err.__cause__
             return error
-        return RequestError(
+        rejected = RequestError(
             f"{ep.name} rejected the request ({status}): {failure.detail}",
             endpoint=ep.name,
             status_code=failure.status_code,
             attempts=self.attempts,
         )
+        rejected.__cause__ = err.__cause__
+        return rejected
 
     def _untakeable(self) -> RequestError:
         """No endpoint of the route can take the request: the caller must change it."""
