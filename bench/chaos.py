@@ -1178,7 +1178,10 @@ def markdown(s: Soak, results: Sequence[Check], command: str, took: float) -> st
         "# Chaos soak",
         "",
         f"The figures below are from one run of `bench/chaos.py` ({cfg.calls:,} calls;"
-        f" {verdict}). The script writes this page; rerun it to refresh them.",
+        f" {verdict}). The script writes this page; rerun it to refresh them. The"
+        " [epoch soak](#epoch-soak-cold-start-open-loop-epochs-issue-13) at the end (a cold"
+        " Router, then open-loop epochs with the issue 13 targets) is written by"
+        " `bench/chaos.py --epochs`.",
         "",
         "## What it does",
         "",

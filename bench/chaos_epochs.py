@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import dataclasses
 import json
 import random
@@ -295,7 +296,7 @@ def run(cfg: EpochConfig) -> EpochSoak:
     loop = asyncio.new_event_loop()
     loop_thread = threading.Thread(target=loop.run_forever, name="epoch-loop", daemon=True)
     loop_thread.start()
-    asyncio.run_coroutine_threadsafe(loop_stalls.awatch(lambda: running), loop)
+    loop_watch = asyncio.run_coroutine_threadsafe(loop_stalls.awatch(lambda: running), loop)
     threading.Thread(target=thread_stalls.watch, args=(lambda: running,), daemon=True).start()
     try:
         fakes.command("modes " + json.dumps(plan[0]))
@@ -312,6 +313,8 @@ def run(cfg: EpochConfig) -> EpochSoak:
         router.close()
     finally:
         running = False
+        with contextlib.suppress(Exception):
+            loop_watch.result(timeout=1)
         loop.call_soon_threadsafe(loop.stop)
         fakes.close()
     return EpochSoak(
