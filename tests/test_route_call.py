@@ -91,6 +91,7 @@ READY = textwrap.dedent(
     router = Router.from_dict(policy)
     built = time.perf_counter() - started
     assert all(m in sys.modules for m in heavy), "the constructor left an SDK unimported"
+    ready = set(sys.modules)
     results = []
     def call(i):
         try:
@@ -109,13 +110,17 @@ READY = textwrap.dedent(
     print(f"built {built:.3f} s; slowest call {max(r[2] for r in results):.3f} s")
     assert len(results) == 16 and not bad, bad
     assert {r[1] for r in results} == {"claude", "gpt"}
+    sdk = ("anthropic", "litellm", "openai", "httpx2", "httpcore2", "h11", "h2", "anyio")
+    late = sorted(m for m in set(sys.modules) - ready if m.split(".")[0] in sdk)
+    assert not late, f"the first calls still imported {late}"
     """
 )
 
 
 def test_a_fresh_process_answers_its_first_calls() -> None:
     """A fresh process's first 16 concurrent calls (anthropic and litellm) meet a 1.5 s
-    deadline: the constructor imported the SDKs; `import failover` imported none."""
+    deadline: the constructor imported the SDKs (and what they import on a first request);
+    `import failover` imported none."""
     with FakeProvider(name="claude") as claude, FakeProvider(name="gpt") as gpt:
         env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
         done = subprocess.run(

@@ -174,6 +174,9 @@ class Router:
             provider = self._providers.get(name)
             if provider is None:
                 provider = self._providers[name] = make_provider(ep)
+                prepare = getattr(provider, "prepare", None)
+                if prepare is not None:  # readiness: clients and lazy imports, now
+                    prepare()
             built.append(
                 RouteEndpoint(
                     name=name,

@@ -14,7 +14,7 @@ from typing import Any
 import anthropic
 import httpx2
 
-from .. import _deadline
+from .. import _deadline, _fork
 from .._failures import Failure, failure_from_status, meaning_of, status_for_error_type
 from .._stream_events import ContentEvent, ThinkingDelta, ToolCallDelta, ToolCallStart
 from ..conversation import (
@@ -24,7 +24,6 @@ from ..conversation import (
     to_anthropic_kwargs,
 )
 from ..policy._model import EndpointPolicy
-from .. import _fork
 from ._aclose import close_async_quietly
 from ._base import (
     ProviderFailure,
@@ -157,6 +156,28 @@ def _client_class(is_async: bool) -> type[Any]:
     return Client
 
 
+# Modules httpx2/httpcore2 import only when the first request is made (opentelemetry's
+# propagators only where it is installed).
+_FIRST_REQUEST_MODULES = (
+    "h11",
+    "h2.connection",
+    "anyio.streams.tls",
+    "anyio.streams.memory",
+    "opentelemetry.propagate",
+)
+
+
+def _warm_imports(names: tuple[str, ...]) -> None:
+    """Import ``names`` now; one that is missing (another version) is simply skipped."""
+    import importlib
+
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            continue
+
+
 class AnthropicProvider:
     """One endpoint's anthropic clients, created lazily (sync and async separately)."""
 
@@ -198,6 +219,12 @@ class AnthropicProvider:
         client.failover_model = self._endpoint.model
         _deadline.install(client._client)
         return client
+
+    def prepare(self) -> None:
+        """Build the sync client now and import what httpx2 imports on a first request
+        (h11, h2, anyio's TLS streams), so the first call pays no set-up."""
+        self.client()
+        _warm_imports(_FIRST_REQUEST_MODULES)
 
     def client(self) -> anthropic.Anthropic:
         """The sync client, made on first use."""

@@ -18,9 +18,8 @@ from typing import Any
 
 import openai
 
-from .. import _deadline
+from .. import _deadline, _fork
 from ..policy._model import EndpointPolicy
-from .. import _fork
 from ._aclose import close_async_quietly
 from ._malformed import TolerantDecoder
 
