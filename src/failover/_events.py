@@ -131,9 +131,9 @@ class BreakerStateChanged:
 
 @dataclass(frozen=True, slots=True)
 class PanicTrial:
-    """Every endpoint of ``route`` was skipped by an open breaker and no cached answer was
-    at hand, so one trial request goes to ``endpoint`` (whose breaker opened longest ago)
-    rather than failing the call untried."""
+    """No endpoint of ``route`` answered, open breakers skipped some, and no cached answer
+    was at hand, so one trial request goes to ``endpoint`` (the skipped one whose breaker
+    opened longest ago) rather than failing the call untried there."""
 
     route: str
     endpoint: str

@@ -292,7 +292,8 @@ class RouteCall:
                 failure = self._relabel(err.failure, t0, first_token, budget)
                 self._attempt_failed(ep, permit, failure, t0, tries, request)
                 if failure.is_request_error:
-                    raise self._rejected(ep, failure, err)  # its cause set by _rejected
+                    rejected = self._rejected(ep, failure, err)
+                    raise rejected from rejected.__cause__  # the cut's, after text
                 tries += 1
                 decision = self._decide(ep, failure, tries, until, others, panic is not None)
                 if decision.action != "retry":
@@ -723,33 +724,36 @@ class RouteCall:
         )
 
     def _panic(self) -> tuple[int, RouteEndpoint, Permit] | None:
-        """Every endpoint was skipped by an open breaker: one trial, as Envoy's panic mode.
+        """No endpoint answered and some were skipped by an open breaker: one trial to a
+        skipped one, as Envoy's panic mode, rather than failing the call untried there.
 
-        The endpoint whose breaker opened longest ago gets a half-open trial permit now;
+        Of the skipped endpoints whose breaker is open, the one that opened longest ago
+        gets a half-open trial permit now (the next, if another caller's trial holds it);
         its outcome drives that breaker as any trial's would. A breaker is eligible once it
         has been open for a tenth of its ``reset_timeout``, so a full outage sends each
         endpoint at most about ten trials per ``reset_timeout``, not one per call.
         """
-        if self.deadline_hit or not self.attempts:
+        if self.deadline_hit or self.remaining() <= 0:
             return None
-        if any(a.outcome != "skipped" for a in self.attempts) or self.remaining() <= 0:
+        skipped = {a.endpoint for a in self.attempts if a.outcome == "skipped"}
+        if not skipped:
             return None
         now = self.clock.monotonic()
         opened = []
         for index, ep in enumerate(self.endpoints):
+            if ep.name not in skipped or ep.breaker.state != "open":
+                continue
             at = ep.breaker.snapshot().opened_at
             if at is not None and now - at >= ep.breaker.policy.reset_timeout * PANIC_AFTER:
                 opened.append((at, index))
-        if not opened:
-            return None
-        _, index = min(opened)
-        ep = self.endpoints[index]
-        permit = ep.breaker.panic()
-        if permit is None:
-            return None
-        if self.hear.panic_trial:
-            emit(self.hear.panic_trial, PanicTrial(self.route, ep.name, self.call_id))
-        return index, ep, permit
+        for _, index in sorted(opened):
+            ep = self.endpoints[index]
+            permit = ep.breaker.panic()
+            if permit is not None:
+                if self.hear.panic_trial:
+                    emit(self.hear.panic_trial, PanicTrial(self.route, ep.name, self.call_id))
+                return index, ep, permit
+        return None
 
     # --- what the caller sees of a stream -----------------------------------------------
     def shown(self, delta: str) -> str:

@@ -123,7 +123,8 @@ class LoggingListener:
             )
         elif isinstance(event, PanicTrial):
             log.info(
-                "%s: every endpoint's breaker is open; one trial request goes to %s",
+                "%s: no endpoint answered and open breakers skipped some;"
+                " one trial request goes to %s",
                 event.route,
                 event.endpoint,
                 extra=_extra(event),
