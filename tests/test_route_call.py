@@ -260,6 +260,30 @@ def test_panic_trial_goes_to_the_breaker_open_longest() -> None:
     assert [(e.route, e.endpoint) for e in panics] == [("chat", "b")]
 
 
+def test_panic_trial_also_when_the_other_endpoints_failed() -> None:
+    """The first endpoint fails on its own, the healthy second is skipped by a breaker
+    opened a while ago: the call gets one trial there instead of failing."""
+    clock = VirtualClock()
+    with FakeProvider("down", mode=Status(503)) as down, FakeProvider("healthy") as healthy:
+        router = router_for(
+            [down, healthy],
+            clock=clock,
+            retry={"attempts": 1},
+            breaker={"reset_timeout": "10s", "failure_threshold": 100},
+        )
+        router.breaker("healthy").force_open()
+        clock.advance(1.5)
+        resp = router.complete(MSG)
+        router.close()
+    assert resp.endpoint == "healthy"
+    assert outcomes(resp.attempts) == [
+        ("down", "error", "server"),
+        ("healthy", "skipped", "breaker_open"),
+        ("healthy", "ok", None),
+    ]
+    assert router.breaker("healthy").state == "closed"
+
+
 def test_panic_trial_is_logged_at_info(caplog: pytest.LogCaptureFixture) -> None:
     """The panic trial has its own INFO line on logger failover."""
     clock = VirtualClock()
