@@ -8,7 +8,7 @@ warm-up, against the async fake in a process of its own:
 - Python bytecodes executed (``sys.settrace`` with opcode events), by function, to show
   where the router's extra work goes.
 
-    python bench/instructions.py [--calls 300]
+    python bench/instructions.py [--calls 300] [--json]
 
 Needs valgrind for the first count (skipped without it); callgrind runs the calls about
 50 times slower, so this takes about five minutes.
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import json
 import os
 import shutil
 import subprocess
@@ -59,7 +60,13 @@ def instructions(url: str, calls: int) -> dict[str, float] | None:
                 out = Path(tmp) / f"cg.{side}.{n}"
                 cmd = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}"]
                 cmd += [sys.executable, str(HERE), "--child", side, str(n), url]
-                done = subprocess.run(cmd, capture_output=True, text=True, check=True)
+                # From bench/ (as run_all.py's cwd is the repository root, the child
+                # failed there); a failing child's stderr is shown, not swallowed.
+                done = subprocess.run(
+                    cmd, check=False, capture_output=True, text=True, cwd=HERE.parent
+                )
+                if done.returncode:
+                    sys.exit(f"callgrind child {side} {n} failed:\n{done.stderr[-2000:]}")
                 line = next(x for x in done.stderr.splitlines() if "Collected" in x)
                 counts[side, n] = int(line.split()[-1])
     return {side: (counts[side, calls] - counts[side, 0]) / calls for side in ("direct", "router")}
@@ -91,9 +98,26 @@ def bytecodes(url: str) -> dict[str, collections.Counter[str]]:
     return counted
 
 
+def summary(
+    counts: dict[str, float] | None,
+    ops: dict[str, collections.Counter[str]],
+    extra: collections.Counter[str],
+) -> dict[str, Any]:
+    """The result as run_all.py reads it."""
+    d, r = sum(ops["direct"].values()), sum(ops["router"].values())
+    result: dict[str, Any] = {
+        "bytecodes": {"direct": d, "router": r, "ratio": r / d},
+        "top_extra_bytecodes": dict(extra.most_common(20)),
+    }
+    if counts is not None:
+        result["instructions"] = {**counts, "ratio": counts["router"] / counts["direct"]}
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=300)
+    parser.add_argument("--json", action="store_true", help="print the result dict as JSON")
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -103,6 +127,11 @@ def main() -> None:
     with async_fake() as url:
         counts = instructions(url, args.calls)
         ops = bytecodes(url)
+    extra = ops["router"].copy()
+    extra.subtract(ops["direct"])
+    if args.json:
+        print(json.dumps(summary(counts, ops, extra)))
+        return
     if counts is None:
         print("valgrind not found: instruction counts skipped")
     else:
@@ -111,8 +140,6 @@ def main() -> None:
     d, r = sum(ops["direct"].values()), sum(ops["router"].values())
     print(f"Python bytecodes per call: direct SDK {d:,}, router {r:,} ({r / d - 1:+.1%})")
     print("where the router's extra bytecodes go (top 20):")
-    extra = ops["router"].copy()
-    extra.subtract(ops["direct"])
     for name, count in extra.most_common(20):
         print(f"  {count:6d}  {name}")
 
