@@ -168,9 +168,7 @@ def backoff_delay(backoff: Any, retry: int, rand: Callable[[], float]) -> float:
     return cap
 
 
-def retry_delay(
-    policy: Any, failure: Failure, retry: int, rand: Callable[[], float]
-) -> float:
+def retry_delay(policy: Any, failure: Failure, retry: int, rand: Callable[[], float]) -> float:
     """The wait before retry ``retry``: the server's ``retry-after`` if it gave one."""
     if failure.retry_after is not None:
         return failure.retry_after

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from ._clock import Clock
     from ._failures import Failure
     from .breaker._breaker import Breaker, Permit
+    from .cache._backends import CacheEntry
     from .cache._fallback import FallbackCache
     from .providers import Provider
 
@@ -104,7 +105,22 @@ class Restart(NamedTuple):
     endpoint: str
 
 
-Step = Sleep | Send | Relay | Deliver | Restart
+class Acquire(NamedTuple):
+    """Ask ``endpoint``'s shared breaker for a permit (``await breaker.aacquire()``); only
+    a plan driven on an event loop yields it, and only when Redis must be asked."""
+
+    endpoint: RouteEndpoint
+
+
+class Lookup(NamedTuple):
+    """Read the fallback cache (``await cache.alookup(key, max_age)``); as :class:`Acquire`,
+    only on an event loop and only for a coroutine backend (Redis)."""
+
+    key: str
+    max_age: float
+
+
+Step = Sleep | Send | Relay | Deliver | Restart | Acquire | Lookup
 
 # The share of its reset_timeout a breaker must have been open for a panic trial.
 PANIC_AFTER = 0.1
@@ -148,6 +164,7 @@ class RouteCall:
         request_chars: int,
         stream: bool = False,
         restartable: bool = False,
+        aio: bool = False,
     ) -> None:
         self.route = route.name
         self.endpoints = endpoints
@@ -161,6 +178,7 @@ class RouteCall:
         self.stream = stream
         self.on_interrupt: str = route.on_interrupt
         self.restartable = restartable or route.on_interrupt == "restart"
+        self.aio = aio
         self.cache_settings = route.cache
         self.cache = cache if route.cache is not None else None
         self.start = clock.monotonic()
@@ -204,7 +222,7 @@ class RouteCall:
             if self.cache is not None:
                 self._key = self.cache.key(self.route, self.messages, self.params)
                 if self.cache_settings.serve == "fresh":
-                    cached = self._from_cache(self.cache_settings.ttl)
+                    cached = yield from self._cached(self.cache_settings.ttl)
                     if cached is not None:
                         if self.stream:
                             yield Deliver(cached.text)
@@ -235,7 +253,9 @@ class RouteCall:
         """Every endpoint failed: a stale cached answer, else one panic trial, else raise."""
         if self.attempts and all(a.error == "unsupported" for a in self.attempts):
             raise self._untakeable() from last
-        cached = self._stale()
+        cached = None
+        if self._key is not None:
+            cached = yield from self._cached(self.cache_settings.stale_if_error)
         if cached is not None:
             if self.stream:
                 yield Deliver(cached.text)
@@ -265,7 +285,12 @@ class RouteCall:
             if self.deadline - now <= 0:
                 self.deadline_hit = True
                 return _GaveUp("deadline reached", True, None)
-            permit = panic if panic is not None else ep.breaker.acquire()
+            if panic is not None:
+                permit: Permit | None = panic
+            elif self.aio:  # on an event loop: Redis is asked with redis.asyncio
+                permit = yield from self._aadmit(ep)
+            else:
+                permit = ep.breaker.acquire()
             if permit is None:
                 self._skipped(ep, tries)
                 return _GaveUp("breaker open", False, None)
@@ -307,6 +332,15 @@ class RouteCall:
             except BaseException:
                 permit.release()
                 raise
+
+    @staticmethod
+    def _aadmit(ep: RouteEndpoint) -> Generator[Step, Any, Permit | None]:
+        """A permit from ``ep``'s breaker, yielding :class:`Acquire` if Redis must be asked."""
+        permit = ep.breaker.acquire_nowait()
+        if permit is False:
+            admitted: Permit | None = yield Acquire(ep)
+            return admitted
+        return permit
 
     def _decide(
         self,
@@ -679,17 +713,17 @@ class RouteCall:
             )
 
     # --- the cache and the last resort --------------------------------------------------
-    def _stale(self) -> Response | None:
-        if self._key is None:
-            return None
-        return self._from_cache(self.cache_settings.stale_if_error)
-
-    def _from_cache(self, max_age: float) -> Response | None:
+    def _cached(self, max_age: float) -> Generator[Step, Any, Response | None]:
+        """The cached answer to this request, if at most ``max_age`` old."""
         assert self.cache is not None
         assert self._key is not None
-        found = self.cache.lookup(self._key, max_age)
-        if found is None:
-            return None
+        if self.aio and self.cache.is_async:
+            found = yield Lookup(self._key, max_age)
+        else:
+            found = self.cache.lookup(self._key, max_age)
+        return None if found is None else self._from_cache(found)
+
+    def _from_cache(self, found: tuple[CacheEntry, float]) -> Response:
         entry, age = found
         latency = self.elapsed()
         if self.hear.served_from_cache:

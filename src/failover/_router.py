@@ -21,7 +21,7 @@ from . import _deadline
 from ._clock import Clock, SystemClock
 from ._events import Audience, BreakerStateChanged, CallStarted, Listener, emit
 from ._response import Response
-from ._route_call import RouteCall, Send, Sleep
+from ._route_call import Acquire, Lookup, RouteCall, Send, Sleep
 from .instrumentation._logging import LoggingListener
 
 if TYPE_CHECKING:
@@ -242,6 +242,7 @@ class Router:
         *,
         stream: bool = False,
         restartable: bool = False,
+        aio: bool = False,
     ) -> RouteCall:
         """A new call of ``route``, its arguments checked and ``messages`` read once."""
         messages = _checked(messages, route)
@@ -259,6 +260,7 @@ class Router:
             request_chars=_request_chars(messages),
             stream=stream,
             restartable=restartable,
+            aio=aio,
         )
         if self._hear.call_started:
             emit(
@@ -318,7 +320,7 @@ class Router:
         **params: Any,
     ) -> Response:
         """The async twin of :meth:`complete`: same arguments, result and errors."""
-        plan = self._call(route, messages, params).plan()
+        plan = self._call(route, messages, params, aio=True).plan()
         outcome: Any = None
         error: BaseException | None = None
         while True:
@@ -327,10 +329,9 @@ class Router:
             except StopIteration as done:
                 return done.value  # type: ignore[no-any-return]
             outcome = error = None
-            if isinstance(step, Sleep):
-                await self._clock.asleep(step.seconds)
+            if not isinstance(step, Send):  # a plan that does not stream yields no Relay
+                outcome = await self._shared_step(step)
                 continue
-            assert isinstance(step, Send)  # a plan that does not stream yields no other step
             token = _deadline.set_deadline(step.budget)
             try:
                 outcome = await step.endpoint.provider.acomplete(step.request)
@@ -338,6 +339,18 @@ class Router:
                 error = exc
             finally:
                 _deadline.reset_deadline(token)
+
+    async def _shared_step(self, step: Any) -> Any:
+        """What an event loop awaits for a plan besides requests: a backoff sleep, a shared
+        breaker's permit, a shared cache read (never a blocking socket call)."""
+        if isinstance(step, Sleep):
+            await self._clock.asleep(step.seconds)
+            return None
+        if isinstance(step, Acquire):
+            return await step.endpoint.breaker.aacquire()
+        assert isinstance(step, Lookup)
+        assert self._cache is not None
+        return await self._cache.alookup(step.key, step.max_age)
 
     def stream(
         self,

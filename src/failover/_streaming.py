@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import _deadline
 from ._response import Response
-from ._route_call import Deliver, Relay, Restart, Send, Sleep, Step
+from ._route_call import Acquire, Deliver, Lookup, Relay, Restart, Send, Sleep, Step
 from ._stream_events import (
     Finished,
     Restarted,
@@ -66,11 +66,11 @@ class _Base:
         self.response: Response | None = None
         """The final Response, set once the stream is exhausted."""
 
-    def _begin(self, events: bool = False) -> RouteCall:
+    def _begin(self, events: bool = False, aio: bool = False) -> RouteCall:
         if self._call is not None:
             raise RuntimeError("a failover stream can be iterated only once")
         call = self._router._call(
-            self._route, self._messages, self._params, stream=True, restartable=events
+            self._route, self._messages, self._params, stream=True, restartable=events, aio=aio
         )
         self._call, self._plan, self._events = call, call.plan(), events
         return call
@@ -226,11 +226,11 @@ class AsyncStream(_Base):
         await self.aclose()
 
     def __aiter__(self) -> AsyncIterator[str]:
-        return self._run(self._begin())
+        return self._run(self._begin(aio=True))
 
     def events(self) -> AsyncIterator[StreamEvent]:
         """Typed events instead of text: ``async for ev in s.events(): ...``."""
-        return self._run(self._begin(events=True))
+        return self._run(self._begin(events=True, aio=True))
 
     async def aclose(self) -> None:
         """Stop early: close the provider stream and hand back its breaker permit."""
@@ -240,7 +240,7 @@ class AsyncStream(_Base):
         self._close_plan()
 
     async def _run(self, call: RouteCall) -> AsyncIterator[Any]:
-        asleep = self._router._clock.asleep
+        shared_step = self._router._shared_step
         try:
             while (step := self._next_step()) is not None:
                 try:
@@ -255,8 +255,8 @@ class AsyncStream(_Base):
                             finally:
                                 _deadline.reset_deadline(token)
                         self._items, self._outcome = None, item
-                    elif isinstance(step, Sleep):
-                        await asleep(step.seconds)
+                    elif isinstance(step, (Sleep, Acquire, Lookup)):
+                        self._outcome = await shared_step(step)
                     elif (given := self._given(step)) is not None:
                         yield given
                     if isinstance(step, Send):

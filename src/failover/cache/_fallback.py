@@ -9,12 +9,15 @@ goes on as if the cache had missed.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
+from asyncio import _get_running_loop as _running_loop
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from .. import _fork
 from .._response import Response
 from ._backends import MAX_ENTRY_BYTES, CacheBackend, CacheEntry, cache_key, open_cache
 
@@ -53,6 +56,11 @@ class FallbackCache:
         self._lock = threading.Lock()
         self._backend: CacheBackend | None = None
         self._error_logged = -_ERROR_LOG_EVERY
+        self._tasks: set[asyncio.Task[None]] = set()
+        _fork.register(self)
+
+    def _after_fork(self) -> None:
+        self._lock = threading.Lock()
 
     @staticmethod
     def key(route: str, messages: Sequence[Mapping[str, Any]], params: Mapping[str, Any]) -> str:
@@ -69,6 +77,11 @@ class FallbackCache:
                     )
         return self._backend
 
+    @property
+    def is_async(self) -> bool:
+        """Whether the backend has coroutine methods (Redis): an event loop must use them."""
+        return self.kind == "redis"
+
     def lookup(self, key: str, max_age: float) -> tuple[CacheEntry, float] | None:
         """The entry under ``key`` and its age, if it is at most ``max_age`` old."""
         try:
@@ -76,13 +89,30 @@ class FallbackCache:
         except Exception as exc:
             self._error("read", exc)
             return None
+        return self._fresh(entry, max_age)
+
+    async def alookup(self, key: str, max_age: float) -> tuple[CacheEntry, float] | None:
+        """:meth:`lookup` for coroutines: the event loop never waits on the backend."""
+        try:
+            backend: Any = self.backend()
+            entry = await backend.aget(key)
+        except Exception as exc:
+            self._error("read", exc)
+            return None
+        return self._fresh(entry, max_age)
+
+    def _fresh(self, entry: CacheEntry | None, max_age: float) -> tuple[CacheEntry, float] | None:
         if entry is None:
             return None
         age = max(self._now() - entry.created_at, 0.0)
         return None if age > max_age else (entry, age)
 
     def store(self, key: str, response: Response, keep_for: float) -> None:
-        """Keep ``response`` under ``key`` for ``keep_for`` seconds (too large: skipped)."""
+        """Keep ``response`` under ``key`` for ``keep_for`` seconds (too large: skipped).
+
+        On an event loop with a coroutine backend (Redis) the write is a task: the call
+        that produced the answer does not wait for it.
+        """
         if len(response.text.encode("utf-8")) > MAX_ENTRY_BYTES:
             return
         usage = response.usage
@@ -102,8 +132,20 @@ class FallbackCache:
             cache_write_tokens=usage.cache_write_tokens,
             reasoning_tokens=usage.reasoning_tokens,
         )
+        if self.is_async and _running_loop() is not None:
+            task = asyncio.get_running_loop().create_task(self._aput(key, entry, keep_for))
+            self._tasks.add(task)  # a task nobody holds may be collected before it runs
+            task.add_done_callback(self._tasks.discard)
+            return
         try:
             self.backend().put(key, entry, keep_for)
+        except Exception as exc:
+            self._error("write", exc)
+
+    async def _aput(self, key: str, entry: CacheEntry, keep_for: float) -> None:
+        try:
+            backend: Any = self.backend()
+            await backend.aput(key, entry, keep_for)
         except Exception as exc:
             self._error("write", exc)
 

@@ -305,6 +305,7 @@ def _route_endpoint(
 ) -> RouteEndpoint:
     """An endpoint as the router builds it, on the run's clock, with no provider."""
     from ..breaker._breaker import Breaker  # pybreaker: not for `failover check`
+
     breaker = Breaker(
         name,
         settings.breaker,
