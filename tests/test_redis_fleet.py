@@ -421,3 +421,64 @@ def _cluster_ports(count: int) -> list[int]:
         if port not in found:
             found.append(port)
     return found
+
+
+def _router_lags(fake_url: str, extra: dict[str, Any]) -> tuple[list[str], list[float], Any]:
+    """Run 4 tasks x 10 acomplete calls (5 ms apart) beside a 1 ms ticker; the answers,
+    the ticker's lags (sorted) and the Router's status."""
+    from failover import Router
+
+    policy = {
+        "version": 1,
+        "endpoints": {
+            "primary": {
+                "provider": "anthropic",
+                "model": "claude-test",
+                "api_key": "k",
+                "base_url": fake_url,
+            }
+        },
+        "routes": {"chat": {"endpoints": ["primary"], "cache": {"ttl": "1h"}}},
+        **extra,
+    }
+    router = Router.from_dict(policy, listeners=[])
+    answered: list[str] = []
+
+    async def calls(n: int) -> None:
+        for _ in range(n):
+            resp = await router.acomplete(MSG, max_tokens=8)
+            answered.append(resp.endpoint)
+            await asyncio.sleep(0.005)
+
+    async def main() -> list[float]:
+        lags: list[float] = []
+        stop = asyncio.Event()
+        ticker = asyncio.create_task(_ticker(lags, stop))
+        await asyncio.sleep(0.05)
+        lags.clear()
+        await asyncio.gather(*(calls(10) for _ in range(4)))
+        stop.set()
+        await ticker
+        await router.aclose()
+        return lags
+
+    lags = sorted(asyncio.run(main()))
+    return answered, lags, router.status()
+
+
+def test_acomplete_never_waits_on_a_blackholed_redis(blackhole: Blackhole) -> None:
+    """Through the Router, with state and cache on a Redis that accepts and never answers:
+    every acomplete is answered on local breakers, and the event loop lags no more than
+    with memory state (a call waiting on Redis would block it for the 50 ms timeout)."""
+    from failover.testing import FakeProvider
+
+    with FakeProvider("primary") as fake:
+        _, baseline, _ = _router_lags(fake.url, {})
+        answered, lags, status = _router_lags(
+            fake.url, {"state": {"backend": blackhole.url}, "cache": {"backend": blackhole.url}}
+        )
+    assert answered == ["primary"] * 40
+    assert {s.shared for s in status} == {"degraded"}
+    p95 = lags[int(len(lags) * 0.95)]
+    assert p95 <= baseline[int(len(baseline) * 0.95)] + 0.005, (lags[-10:], baseline[-10:])
+    assert sum(lag >= 0.045 for lag in lags) <= sum(lag >= 0.045 for lag in baseline)
