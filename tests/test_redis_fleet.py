@@ -102,70 +102,73 @@ def test_state_urls_parse_for_sentinel_and_cluster() -> None:
 
 _VERSION_SCRIPT = """
 import json, sys
-from failover._clock import SystemClock
-from failover.breaker._breaker import Breaker
-from failover.breaker._keys import breaker_key, settings_fingerprint
-from failover.breaker._redis import RedisBreakerStore
-from failover.cache._backends import CacheEntry, cache_key, open_cache
-from failover.policy._model import Policy
+from failover import Router
 
-url, action, policy = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
-p = Policy.from_dict(policy)
-ep = p.endpoints["primary"]
-_, _, bp = p.effective("chat", "primary")
-key = breaker_key(p.namespace if hasattr(p, "namespace") else None, ep.provider, ep.model,
-                  ep.base_url, settings_fingerprint(bp))
-store = RedisBreakerStore(url, None, "primary", bp, SystemClock(), key=key, timeout=2.0)
-breaker = Breaker("primary", bp, SystemClock(), store=store)
-cache = open_cache("redis", url, 100, None)
-ck = cache_key("chat", [{"role": "user", "content": "hi"}], {"max_tokens": 8})
-if action == "open":
-    for _ in range(bp.failure_threshold):
-        breaker.acquire().failure()
-    entry = CacheEntry("cached", "secondary", "anthropic", "m", __import__("time").time())
-    cache.put(ck, entry, 60)
-    print(json.dumps([breaker.state, None]))
-else:
-    entry = cache.get(ck)
-    print(json.dumps([store.snapshot().state, entry and entry.text]))
+action, policy = sys.argv[1], json.loads(sys.argv[2])
+msg = [{"role": "user", "content": "hi"}]
+with Router.from_dict(policy, listeners=[]) as router:
+    for _ in range(3 if action == "open" else 1):
+        resp = router.complete(msg, route="chat", max_tokens=8)
+    print(json.dumps([router.breaker("primary").snapshot().state, resp.endpoint,
+                      resp.from_cache, [a.outcome for a in resp.attempts]]))
 """
 
 
-def _policy(version: int, fake_url: str) -> dict[str, Any]:
+def _policy(version: int, urls: dict[str, str], redis_url: str) -> dict[str, Any]:
     endpoints: dict[str, Any] = {
-        name: {"provider": "anthropic", "model": f"m-{name}", "api_key": "k", "base_url": fake_url}
-        for name in ("primary", "secondary")
+        name: {"provider": "anthropic", "model": f"m-{name}", "api_key": "k", "base_url": url}
+        for name, url in urls.items()
     }
-    routes: dict[str, Any] = {"chat": {"endpoints": ["primary", "secondary"]}}
+    routes: dict[str, Any] = {
+        "chat": {"endpoints": ["primary", "secondary"], "cache": {"ttl": "1h"}}
+    }
     if version == 2:  # a rolling deploy adds an endpoint and a route, and bumps a deadline
         endpoints["tertiary"] = {**endpoints["secondary"], "model": "m-tertiary"}
         routes["batch"] = {"endpoints": ["tertiary", "primary"], "deadline": "300s"}
         routes["chat"]["endpoints"] = ["primary", "secondary", "tertiary"]
-    return {"version": 1, "endpoints": endpoints, "routes": routes, "default_route": "chat"}
+    return {
+        "version": 1,
+        "defaults": {"retry": {"attempts": 1}, "breaker": {"failure_threshold": 2}},
+        "endpoints": endpoints,
+        "routes": routes,
+        "state": {"backend": redis_url},
+        "cache": {"backend": redis_url},
+    }
 
 
 def test_two_policy_versions_share_breakers_and_the_cache(srv: RedisServer) -> None:
-    """Process v1 opens a breaker and caches an answer; process v2 (one more endpoint and
-    route) sees the breaker open and gets the answer: the keys ignore the rest of the policy."""
+    """Routers in two processes, v1 and v2 of a policy (v2 has one more endpoint and
+    route): v1's calls open the primary's breaker and cache an answer; v2 finds the breaker
+    open and, with every endpoint down, serves v1's answer. The keys ignore the rest of
+    the policy, so a rolling deploy neither splits the breakers nor orphans the cache."""
+    from failover.testing import FakeProvider, Status
 
-    def run(action: str, version: int) -> list[Any]:
-        policy = json.dumps(_policy(version, "http://127.0.0.1:9/v1"))
+    def run(action: str, version: int, urls: dict[str, str]) -> list[Any]:
+        policy = json.dumps(_policy(version, urls, srv.url))
         out = subprocess.run(
-            [sys.executable, "-c", _VERSION_SCRIPT, srv.url, action, policy],
+            [sys.executable, "-c", _VERSION_SCRIPT, action, policy],
             capture_output=True,
             text=True,
-            timeout=60,
-            check=True,
+            timeout=120,
+            check=False,
         )
+        assert out.returncode == 0, out.stderr[-2000:]
         result: list[Any] = json.loads(out.stdout)
         return result
 
-    assert run("open", 1) == ["open", None]
-    assert run("read", 2) == ["open", "cached"]
-    keys = sorted(k.decode() for k in srv.client().keys("*"))
-    assert len(keys) == 2  # one breaker, one answer: nothing split by policy version
-    assert keys[0].startswith("failover:breaker:{")
-    assert keys[1].startswith("failover:cache:")
+    with FakeProvider("primary", mode=Status(529)) as primary, FakeProvider("secondary") as ok:
+        urls = {"primary": primary.url, "secondary": ok.url}
+        assert run("open", 1, urls) == ["open", "secondary", False, ["skipped", "ok"]]
+        assert primary.request_count == 2  # then its breaker turned the third call away
+    # every endpoint is down now (the fakes are gone): v2 serves v1's cached answer
+    state, endpoint, from_cache, outcomes = run("read", 2, urls)
+    assert (state, endpoint, from_cache) == ("open", "secondary", True)
+    assert outcomes[0] == "skipped"
+    keys = [k.decode() for k in srv.client().keys("*")]
+    # one key per endpoint, whichever policy version wrote it; one cached answer
+    breakers = sorted(k.rsplit(":", 1)[1] for k in keys if k.startswith("failover:breaker:"))
+    assert breakers == ["anthropic/m-primary", "anthropic/m-secondary", "anthropic/m-tertiary"]
+    assert len([k for k in keys if k.startswith("failover:cache:")]) == 1
 
 
 # --- asyncio: the loop never waits on Redis -------------------------------------------------
