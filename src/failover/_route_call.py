@@ -1,126 +1,34 @@
 """One call through a route: the single loop that every way of calling drives.
 
 :meth:`RouteCall.plan` is a generator that walks the route's endpoints and yields what
-it needs done, one step at a time: :class:`Send` a request, :class:`Sleep` before a
-retry, :class:`Relay` a stream's deltas to the caller, :class:`Deliver` a cached answer.
-The driver does the I/O and sends the outcome back in (a provider's failure is thrown
-in). ``Router.complete`` and ``acomplete``, both stream classes and ``failover simulate``
-are such drivers, a dozen lines each, so what a failure means, when to retry, when to
-fail over and when to give up is decided here alone (with :func:`failover._retry.decide`).
+it needs done, one step at a time (:mod:`failover._steps`): :class:`Send` a request,
+:class:`Sleep` before a retry, :class:`Relay` a stream's deltas to the caller,
+:class:`Deliver` a cached answer. The driver does the I/O and sends the outcome back in
+(a provider's failure is thrown in). ``Router.complete`` and ``acomplete``, both stream
+classes and ``failover simulate`` are such drivers, a dozen lines each, so what a failure
+means, when to retry, when to fail over and when to give up is decided here alone (with
+:func:`failover._retry.decide`); what the call records is :class:`CallRecord`'s part.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Generator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Generator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from ._errors import AllEndpointsFailed, DeadlineExceeded, RequestError, StreamInterrupted
-from ._events import (
-    AttemptFinished,
-    AttemptStarted,
-    Audience,
-    CallFinished,
-    DeadlineReached,
-    FailedOver,
-    PanicTrial,
-    RetryScheduled,
-    ServedFromCache,
-    emit,
-)
-from ._response import Attempt, Response, Usage
-from ._retry import Decision, RetryBudget, decide, retry_delay
-from .conversation._answer import finish_reason
-from .providers._base import ProviderFailure, ProviderRequest, ProviderResult
+from ._call_record import CallRecord
+from ._errors import StreamInterrupted
+from ._events import PanicTrial, emit
+from ._response import Response
+from ._retry import Decision, decide, retry_delay
+from ._steps import Acquire, Deliver, Lookup, Relay, Restart, RouteEndpoint, Send, Sleep, Step
+from .providers._base import ProviderFailure, ProviderRequest
 
 if TYPE_CHECKING:
-    from ._clock import Clock
     from ._failures import Failure
-    from .breaker._breaker import Breaker, Permit
-    from .cache._backends import CacheEntry
-    from .cache._fallback import FallbackCache
-    from .providers import Provider
+    from .breaker._breaker import Permit
 
-__all__ = ["Deliver", "Relay", "RouteCall", "RouteEndpoint", "Send", "Sleep", "Step"]
-
-
-@dataclass(slots=True, eq=False)
-class RouteEndpoint:
-    """An endpoint as one route uses it: settings merged, breaker and client attached."""
-
-    name: str
-    provider_name: str
-    model: str
-    params: Mapping[str, Any]
-    timeout: Any  # TimeoutPolicy
-    retry: Any  # RetryPolicy
-    breaker: Breaker
-    provider: Provider
-    budget: RetryBudget | None = None
-    prefill: bool = True
-    first_token: float | None = None
-
-
-class Sleep(NamedTuple):
-    """Wait before a retry."""
-
-    seconds: float
-
-
-class Send(NamedTuple):
-    """Send ``request`` to ``endpoint`` with socket operations bounded by ``budget`` seconds.
-
-    For a stream, open it and wait at most ``budget`` for its first item; the outcome
-    sent back is ``(items, first_item)``. Otherwise the outcome is the ProviderResult.
-    """
-
-    endpoint: RouteEndpoint
-    request: ProviderRequest
-    budget: float
-
-
-class Relay(NamedTuple):
-    """Pass a stream's text to the caller (through :meth:`RouteCall.shown`) until its end.
-
-    ``first`` is the item already read; each later wait is bounded by ``idle`` seconds.
-    The outcome sent back is the final ProviderResult.
-    """
-
-    endpoint: RouteEndpoint
-    items: Any
-    first: Any
-    idle: float
-
-
-class Deliver(NamedTuple):
-    """Give the caller a whole text at once (a cached answer in a stream)."""
-
-    text: str
-
-
-class Restart(NamedTuple):
-    """The text given so far is void: the answer starts again on ``endpoint``."""
-
-    endpoint: str
-
-
-class Acquire(NamedTuple):
-    """Ask ``endpoint``'s shared breaker for a permit (``await breaker.aacquire()``); only
-    a plan driven on an event loop yields it, and only when Redis must be asked."""
-
-    endpoint: RouteEndpoint
-
-
-class Lookup(NamedTuple):
-    """Read the fallback cache (``await cache.alookup(key, max_age)``); as :class:`Acquire`,
-    only on an event loop and only for a coroutine backend (Redis)."""
-
-    key: str
-    max_age: float
-
-
-Step = Sleep | Send | Relay | Deliver | Restart | Acquire | Lookup
+__all__ = ["RouteCall"]
 
 # The share of its reset_timeout a breaker must have been open for a panic trial.
 PANIC_AFTER = 0.1
@@ -134,71 +42,8 @@ class _GaveUp(NamedTuple):
     cause: BaseException | None
 
 
-class RouteCall:
-    """One call's state as it moves through a route.
-
-    Args:
-        route: the route's settings (``RoutePolicy``).
-        endpoints: the route's endpoints, in order of preference.
-        messages: the request's messages; ``params``: every other keyword.
-        clock: where time comes from; ``hear``: who listens to which events.
-        rand: backoff jitter's random source.
-        cache: the Router's fallback cache (used only where the route sets ``cache:``).
-        call_id: ties this call's events together.
-        stream: whether the caller streams (steps :class:`Relay` and :class:`Deliver`).
-        restartable: whether the caller can take a restarted answer (``s.events()``).
-    """
-
-    def __init__(
-        self,
-        route: Any,
-        endpoints: Sequence[RouteEndpoint],
-        messages: Sequence[Mapping[str, Any]],
-        params: Mapping[str, Any],
-        *,
-        clock: Clock,
-        hear: Audience,
-        rand: Callable[[], float],
-        cache: FallbackCache | None,
-        call_id: int,
-        request_chars: int,
-        stream: bool = False,
-        restartable: bool = False,
-        aio: bool = False,
-    ) -> None:
-        self.route = route.name
-        self.endpoints = endpoints
-        self.messages = messages
-        self.params = params
-        self.clock = clock
-        self.hear = hear
-        self.rand = rand
-        self.call_id = call_id
-        self.request_chars = request_chars
-        self.stream = stream
-        self.on_interrupt: str = route.on_interrupt
-        self.restartable = restartable or route.on_interrupt == "restart"
-        self.aio = aio
-        self.cache_settings = route.cache
-        self.cache = cache if route.cache is not None else None
-        self.start = clock.monotonic()
-        self.deadline: float = self.start + route.deadline
-        self.attempts: list[Attempt] = []
-        self.deadline_hit = False
-        self.finished = False
-        self.parts: list[str] = []
-        self._seam = False
-        self._key: str | None = None
-        self._interruption: ProviderFailure | None = None
-
-    # --- time ---------------------------------------------------------------------------
-    def elapsed(self) -> float:
-        """Seconds since the call started."""
-        return self.clock.monotonic() - self.start
-
-    def remaining(self) -> float:
-        """Seconds left before the route's deadline."""
-        return self.deadline - self.clock.monotonic()
+class RouteCall(CallRecord):
+    """One call through a route: :meth:`plan` decides, :class:`CallRecord` records."""
 
     def _share_end(self, index: int, ep: RouteEndpoint) -> tuple[float, bool]:
         """Until when ``ep`` may take the call, and whether other endpoints remain.
@@ -215,7 +60,6 @@ class RouteCall:
         share: float = max(left / (others + 1), min(ep.timeout.connect, left / 2))
         return min(now + share, self.deadline), True
 
-    # --- the loop -----------------------------------------------------------------------
     def plan(self) -> Generator[Step, Any, Response]:
         """Walk the route; yield the I/O it needs; return the Response (or raise)."""
         try:
@@ -303,35 +147,66 @@ class RouteCall:
             budget = left if first_token is None else min(left, first_token)
             try:
                 got = yield Send(ep, request, budget)
-                if not self.stream:
-                    return self._succeeded(ep, permit, got, t0, tries)
-                items, first = got
-                try:
-                    result = yield Relay(ep, items, first, ep.timeout.stream_idle)
-                except ProviderFailure as err:
-                    if not self.parts:
-                        raise  # no text yet: an ordinary failure, retried as any other
-                    return (yield from self._broke(index, ep, permit, err, t0, tries, request))
-                return self._succeeded(ep, permit, self._whole(result), t0, tries)
+                if self.stream:
+                    return (yield from self._relayed(index, ep, permit, got, t0, tries, request))
+                return self._succeeded(ep, permit, got, t0, tries)
             except ProviderFailure as err:
-                failure = self._relabel(err.failure, t0, first_token, budget)
-                self._attempt_failed(ep, permit, failure, t0, tries, request)
-                if failure.is_request_error:
-                    rejected = self._rejected(ep, failure, err)
-                    raise rejected from rejected.__cause__  # the cut's, after text
+                limits = (until, others, first_token, budget, panic is not None)
+                after = self._failed_try(ep, permit, err, t0, tries, request, limits)
+                if isinstance(after, _GaveUp):
+                    return after
                 tries += 1
-                decision = self._decide(ep, failure, tries, until, others, panic is not None)
-                if decision.action != "retry":
-                    if decision.action == "stop":
-                        self.deadline_hit = True
-                        return _GaveUp("deadline reached", True, err.__cause__)
-                    return _GaveUp(failure.kind, False, err.__cause__)
-                delay = decision.delay
-                self._retry_scheduled(ep, failure, tries, delay)
-                yield Sleep(delay)
+                yield Sleep(after)
             except BaseException:
                 permit.release()
                 raise
+
+    def _relayed(
+        self,
+        index: int,
+        ep: RouteEndpoint,
+        permit: Permit,
+        opened: tuple[Any, Any],
+        t0: float,
+        tries: int,
+        request: ProviderRequest,
+    ) -> Generator[Step, Any, Response | _GaveUp | list[dict[str, Any]]]:
+        """Relay an opened stream to its end; a break after text is :meth:`_broke`'s."""
+        items, first = opened
+        try:
+            result = yield Relay(ep, items, first, ep.timeout.stream_idle)
+        except ProviderFailure as err:
+            if not self.parts:
+                raise  # no text yet: an ordinary failure, retried as any other
+            return (yield from self._broke(index, ep, permit, err, t0, tries, request))
+        return self._succeeded(ep, permit, self._whole(result), t0, tries)
+
+    def _failed_try(
+        self,
+        ep: RouteEndpoint,
+        permit: Permit,
+        err: ProviderFailure,
+        t0: float,
+        tries: int,
+        request: ProviderRequest,
+        limits: tuple[float, bool, float | None, float, bool],
+    ) -> _GaveUp | float:
+        """Record a failed try; raise for a rejected request, else why the endpoint gives
+        up, or the wait before trying it again."""
+        until, others, first_token, budget, panic = limits
+        failure = self._relabel(err.failure, t0, first_token, budget)
+        self._attempt_failed(ep, permit, failure, t0, tries, request)
+        if failure.is_request_error:
+            rejected = self._rejected(ep, failure, err)
+            raise rejected from rejected.__cause__  # the cut's, after text
+        decision = self._decide(ep, failure, tries + 1, until, others, panic)
+        if decision.action == "stop":
+            self.deadline_hit = True
+            return _GaveUp("deadline reached", True, err.__cause__)
+        if decision.action == "fail over":
+            return _GaveUp(failure.kind, False, err.__cause__)
+        self._retry_scheduled(ep, failure, tries + 1, decision.delay)
+        return decision.delay
 
     @staticmethod
     def _aadmit(ep: RouteEndpoint) -> Generator[Step, Any, Permit | None]:
@@ -428,291 +303,6 @@ class RouteCall:
             attempts=self.attempts,
         ) from err.__cause__
 
-    # --- bookkeeping --------------------------------------------------------------------
-    def _request(
-        self,
-        ep: RouteEndpoint,
-        messages: Sequence[Mapping[str, Any]],
-        retry: int,
-        permit: Permit,
-        left: float,
-    ) -> ProviderRequest:
-        timeout = ep.timeout
-        params = {**ep.params, **self.params} if ep.params else self.params
-        request = ProviderRequest(
-            messages=messages,
-            params=params,
-            connect_timeout=min(timeout.connect, left),
-            read_timeout=min(timeout.read, left),
-            idle_timeout=timeout.stream_idle,
-        )
-        if self.hear.attempt_started:
-            emit(
-                self.hear.attempt_started,
-                AttemptStarted(
-                    self.route,
-                    ep.name,
-                    ep.model,
-                    retry,
-                    self.call_id,
-                    request.read_timeout,
-                    self.elapsed(),
-                    ep.provider_name,
-                    permit.trial,
-                ),
-            )
-        return request
-
-    def _skipped(self, ep: RouteEndpoint, retry: int) -> None:
-        self.attempts.append(
-            Attempt(ep.name, "skipped", error="breaker_open", retry=retry, detail="breaker open")
-        )
-        if self.hear.attempt_finished:
-            emit(
-                self.hear.attempt_finished,
-                AttemptFinished(
-                    self.route,
-                    ep.name,
-                    ep.model,
-                    retry,
-                    "skipped",
-                    0.0,
-                    self.elapsed(),
-                    error="breaker_open",
-                    call_id=self.call_id,
-                    request_chars=self.request_chars,
-                ),
-            )
-
-    def _attempt_failed(
-        self,
-        ep: RouteEndpoint,
-        permit: Permit,
-        failure: Failure,
-        t0: float,
-        retry: int,
-        request: ProviderRequest,
-    ) -> None:
-        if failure.counts_against_breaker:
-            permit.failure()
-        else:
-            permit.release()
-        latency = self.clock.monotonic() - t0
-        self.attempts.append(
-            Attempt(
-                ep.name, "error", failure.kind, failure.status_code, latency, retry, failure.detail
-            )
-        )
-        if self.hear.attempt_finished:
-            emit(
-                self.hear.attempt_finished,
-                AttemptFinished(
-                    self.route,
-                    ep.name,
-                    ep.model,
-                    retry,
-                    "error",
-                    latency,
-                    self.elapsed(),
-                    status_code=failure.status_code,
-                    error=failure.kind,
-                    detail=failure.detail,
-                    request_id=failure.request_id,
-                    timeout=request.read_timeout,
-                    call_id=self.call_id,
-                    provider=ep.provider_name,
-                    request_chars=self.request_chars,
-                ),
-            )
-
-    def _succeeded(
-        self, ep: RouteEndpoint, permit: Permit, result: ProviderResult, t0: float, retry: int
-    ) -> Response:
-        latency = self.clock.monotonic() - t0
-        permit.success(latency)
-        self.attempts.append(Attempt(ep.name, "ok", latency=latency, retry=retry))
-        if self.hear.attempt_finished:  # the happy path builds no event nobody hears
-            emit(
-                self.hear.attempt_finished,
-                AttemptFinished(
-                    self.route,
-                    ep.name,
-                    ep.model,
-                    retry,
-                    "ok",
-                    latency,
-                    self.elapsed(),
-                    request_id=result.request_id,
-                    call_id=self.call_id,
-                    provider=ep.provider_name,
-                    input_tokens=result.usage.input_tokens,
-                    output_tokens=result.usage.output_tokens,
-                    request_chars=self.request_chars,
-                ),
-            )
-        response = Response(
-            text=result.text,
-            endpoint=ep.name,
-            provider=ep.provider_name,
-            model=result.model,
-            attempts=tuple(self.attempts),
-            latency=self.elapsed(),
-            usage=result.usage,
-            stop_reason=result.stop_reason,
-            raw=result.raw,
-            tool_calls=result.tool_calls,
-            # An adapter of the caller's own may give only the provider's stop reason.
-            finish_reason=result.finish_reason or finish_reason(result.stop_reason),
-            thinking=result.thinking,
-        )
-        self._finished(ep.name, "ok", response.model, ep.provider_name, response.usage)
-        if self._key is not None and self.cache is not None:
-            settings = self.cache_settings
-            self.cache.store(self._key, response, max(settings.ttl, settings.stale_if_error))
-        return response
-
-    def _whole(self, result: ProviderResult) -> ProviderResult:
-        """A stream's final result with the text the caller was given, seams and all."""
-        return dataclasses.replace(result, text=self.text)
-
-    def _retry_scheduled(
-        self, ep: RouteEndpoint, failure: Failure, tries: int, delay: float
-    ) -> None:
-        if not self.hear.retry_scheduled:
-            return
-        reason = failure.kind if failure.retry_after is None else f"{failure.kind}, retry-after"
-        emit(
-            self.hear.retry_scheduled,
-            RetryScheduled(
-                self.route,
-                ep.name,
-                tries,
-                delay,
-                reason,
-                self.elapsed(),
-                self.call_id,
-                self.request_chars,
-            ),
-        )
-
-    def _failed_over(self, ep: RouteEndpoint, index: int, reason: str, stop: bool) -> None:
-        following = None
-        if not stop and index + 1 < len(self.endpoints):
-            following = self.endpoints[index + 1].name
-        if self.hear.failed_over:
-            emit(
-                self.hear.failed_over,
-                FailedOver(
-                    self.route,
-                    ep.name,
-                    following,
-                    reason,
-                    self.elapsed(),
-                    self.call_id,
-                    self.request_chars,
-                ),
-            )
-
-    def _rejected(self, ep: RouteEndpoint, failure: Failure, err: ProviderFailure) -> Exception:
-        """The error for a request the endpoint rejected (keeping any partial text)."""
-        status = f"HTTP {failure.status_code}" if failure.status_code else failure.kind
-        if self.parts:
-            cut = self._interruption
-            message = (
-                f"stream broke after {len(self.text)} characters"
-                f" ({_kind_of(cut)}); {ep.name} rejected the continuation ({status}):"
-                f" {failure.detail}; the partial text is not a complete answer"
-            )
-            error = StreamInterrupted(message, partial_text=self.text, attempts=self.attempts)
-            error.__cause__ = cut.__cause__ if cut is not None else err.__cause__
-            return error
-        rejected = RequestError(
-            f"{ep.name} rejected the request ({status}): {failure.detail}",
-            endpoint=ep.name,
-            status_code=failure.status_code,
-            attempts=self.attempts,
-        )
-        rejected.__cause__ = err.__cause__
-        return rejected
-
-    def _untakeable(self) -> RequestError:
-        """No endpoint of the route can take the request: the caller must change it."""
-        lines = "; ".join(f"{a.endpoint}: {a.detail}" for a in self.attempts)
-        return RequestError(
-            f"no endpoint of route {self.route!r} can take the request ({lines})",
-            endpoint=self.attempts[-1].endpoint,
-            status_code=None,
-            attempts=self.attempts,
-        )
-
-    def _interrupted_unrescued(self, last: BaseException | None) -> StreamInterrupted:
-        """After text, neither the cache nor a plain error may stand in for the answer."""
-        error = StreamInterrupted(
-            f"stream broke after {len(self.text)} characters and no endpoint could"
-            " continue it; the partial text is not a complete answer",
-            partial_text=self.text,
-            attempts=self.attempts,
-        )
-        error.__cause__ = last
-        return error
-
-    def _all_failed(self) -> AllEndpointsFailed:
-        elapsed = self.elapsed()
-        if self.deadline_hit:
-            deadline = self.deadline - self.start
-            if self.hear.deadline_reached:
-                emit(
-                    self.hear.deadline_reached,
-                    DeadlineReached(
-                        self.route,
-                        deadline,
-                        elapsed,
-                        call_id=self.call_id,
-                        request_chars=self.request_chars,
-                    ),
-                )
-            return DeadlineExceeded(
-                self.route,
-                self.attempts,
-                reason=f"deadline of {deadline:.3g} s reached after {elapsed:.3f} s",
-            )
-        return AllEndpointsFailed(self.route, self.attempts)
-
-    def _finished(
-        self,
-        endpoint: str | None,
-        outcome: str,
-        model: str | None = None,
-        provider: str | None = None,
-        usage: Usage | None = None,
-        *,
-        from_cache: bool = False,
-        error: str | None = None,
-    ) -> None:
-        """Announce the end of the call, exactly once, whichever way it ended."""
-        if self.finished:
-            return
-        self.finished = True
-        if self.hear.call_finished:
-            emit(
-                self.hear.call_finished,
-                CallFinished(
-                    self.route,
-                    endpoint,
-                    outcome,
-                    self.elapsed(),
-                    len(self.attempts),
-                    from_cache=from_cache,
-                    call_id=self.call_id,
-                    model=model,
-                    provider=provider,
-                    input_tokens=usage.input_tokens if usage else None,
-                    output_tokens=usage.output_tokens if usage else None,
-                    error=error,
-                ),
-            )
-
-    # --- the cache and the last resort --------------------------------------------------
     def _cached(self, max_age: float) -> Generator[Step, Any, Response | None]:
         """The cached answer to this request, if at most ``max_age`` old."""
         assert self.cache is not None
@@ -722,40 +312,6 @@ class RouteCall:
         else:
             found = self.cache.lookup(self._key, max_age)
         return None if found is None else self._from_cache(found)
-
-    def _from_cache(self, found: tuple[CacheEntry, float]) -> Response:
-        entry, age = found
-        latency = self.elapsed()
-        if self.hear.served_from_cache:
-            emit(
-                self.hear.served_from_cache,
-                ServedFromCache(
-                    self.route,
-                    entry.endpoint,
-                    age,
-                    latency,
-                    len(self.attempts),
-                    self.call_id,
-                    self.request_chars,
-                ),
-            )
-        usage = entry.usage()
-        self._finished(entry.endpoint, "ok", entry.model, entry.provider, usage, from_cache=True)
-        return Response(
-            text=entry.text,
-            endpoint=entry.endpoint,
-            provider=entry.provider,
-            model=entry.model,
-            attempts=tuple(self.attempts),
-            latency=latency,
-            usage=usage,
-            stop_reason=entry.stop_reason,
-            from_cache=True,
-            cache_age=age,
-            tool_calls=entry.tool_calls,
-            finish_reason=entry.finish_reason or finish_reason(entry.stop_reason),
-            thinking=entry.thinking,
-        )
 
     def _panic(self) -> tuple[int, RouteEndpoint, Permit] | None:
         """No endpoint answered and some were skipped by an open breaker: one trial to a
@@ -789,30 +345,10 @@ class RouteCall:
                 return index, ep, permit
         return None
 
-    # --- what the caller sees of a stream -----------------------------------------------
-    def shown(self, delta: str) -> str:
-        """Record a delta for the caller; joined without doubled white space at a seam."""
-        if self._seam:
-            self._seam = False
-            if self.parts and self.parts[-1][-1:].isspace():
-                delta = delta.lstrip()
-        if delta:
-            self.parts.append(delta)
-        return delta
-
-    @property
-    def text(self) -> str:
-        """The text given to the caller so far."""
-        return "".join(self.parts)
-
 
 def _continuation(messages: Sequence[Mapping[str, Any]], partial: str) -> list[dict[str, Any]]:
     # Anthropic rejects a prefill that ends in white space; the continuation supplies it.
     return [*map(dict, messages), {"role": "assistant", "content": partial.rstrip()}]
-
-
-def _kind_of(err: ProviderFailure | None) -> str:
-    return "interrupted" if err is None else err.failure.kind
 
 
 def _ended_by(exc: BaseException) -> str:

@@ -21,12 +21,13 @@ from . import _deadline
 from ._clock import Clock, SystemClock
 from ._events import Audience, BreakerStateChanged, CallStarted, Listener, emit
 from ._response import Response
-from ._route_call import Acquire, Lookup, RouteCall, Send, Sleep
+from ._route_call import RouteCall
+from ._steps import Acquire, Lookup, Send, Sleep
 from .instrumentation._logging import LoggingListener
 
 if TYPE_CHECKING:
     from ._retry import RetryBudget
-    from ._route_call import RouteEndpoint
+    from ._steps import RouteEndpoint
     from ._streaming import AsyncStream, Stream
     from .breaker._breaker import Breaker, BreakerStore
     from .breaker._core import Transition
@@ -147,7 +148,7 @@ class Router:
     # --- building -------------------------------------------------------------------
     def _build_route(self, route: str) -> tuple[RouteEndpoint, ...]:
         from ._retry import RetryBudget
-        from ._route_call import RouteEndpoint
+        from ._steps import RouteEndpoint
         from .breaker._breaker import Breaker
         from .providers import make_provider
         from .providers._base import accepts_prefill

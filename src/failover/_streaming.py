@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import _deadline
 from ._response import Response
-from ._route_call import Acquire, Deliver, Lookup, Relay, Restart, Send, Sleep, Step
+from ._steps import Acquire, Deliver, Lookup, Relay, Restart, Send, Sleep, Step
 from ._stream_events import (
     Finished,
     Restarted,

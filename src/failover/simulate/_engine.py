@@ -26,7 +26,8 @@ from .._errors import FailoverError
 from .._events import Audience
 from .._failures import Failure
 from .._retry import RetryBudget
-from .._route_call import RouteCall, RouteEndpoint, Send, Sleep
+from .._route_call import RouteCall
+from .._steps import RouteEndpoint, Send, Sleep
 from ..breaker._core import State, Transition
 from ..providers._base import ProviderFailure, ProviderResult
 from ._candidates import Candidate, EndpointSettings

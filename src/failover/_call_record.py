@@ -1,0 +1,442 @@
+"""One call's record: its state, the events it emits, the Response or error it ends with.
+
+:class:`CallRecord` is the bookkeeping half of a :class:`~failover._route_call.RouteCall`:
+everything the plan notes down as it goes (attempts, events, timings, the text a stream
+gave) and the objects a call ends with. The decisions live in the plan.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from ._errors import AllEndpointsFailed, DeadlineExceeded, RequestError, StreamInterrupted
+from ._events import (
+    AttemptFinished,
+    AttemptStarted,
+    Audience,
+    CallFinished,
+    DeadlineReached,
+    FailedOver,
+    RetryScheduled,
+    ServedFromCache,
+    emit,
+)
+from ._response import Attempt, Response, Usage
+from ._steps import RouteEndpoint
+from .conversation._answer import finish_reason
+from .providers._base import ProviderFailure, ProviderRequest, ProviderResult
+
+if TYPE_CHECKING:
+    from ._clock import Clock
+    from ._failures import Failure
+    from .breaker._breaker import Permit
+    from .cache._backends import CacheEntry
+    from .cache._fallback import FallbackCache
+
+__all__ = ["CallRecord"]
+
+
+class CallRecord:
+    """One call's state as it moves through a route, and its record.
+
+    Args:
+        route: the route's settings (``RoutePolicy``).
+        endpoints: the route's endpoints, in order of preference.
+        messages: the request's messages; ``params``: every other keyword.
+        clock: where time comes from; ``hear``: who listens to which events.
+        rand: backoff jitter's random source.
+        cache: the Router's fallback cache (used only where the route sets ``cache:``).
+        call_id: ties this call's events together.
+        stream: whether the caller streams (steps :class:`Relay` and :class:`Deliver`).
+        restartable: whether the caller can take a restarted answer (``s.events()``).
+        aio: whether the plan is driven on an event loop (shared state is then asked
+            with ``redis.asyncio``: steps :class:`Acquire` and :class:`Lookup`).
+    """
+
+    def __init__(
+        self,
+        route: Any,
+        endpoints: Sequence[RouteEndpoint],
+        messages: Sequence[Mapping[str, Any]],
+        params: Mapping[str, Any],
+        *,
+        clock: Clock,
+        hear: Audience,
+        rand: Callable[[], float],
+        cache: FallbackCache | None,
+        call_id: int,
+        request_chars: int,
+        stream: bool = False,
+        restartable: bool = False,
+        aio: bool = False,
+    ) -> None:
+        self.route = route.name
+        self.endpoints = endpoints
+        self.messages = messages
+        self.params = params
+        self.clock = clock
+        self.hear = hear
+        self.rand = rand
+        self.call_id = call_id
+        self.request_chars = request_chars
+        self.stream = stream
+        self.on_interrupt: str = route.on_interrupt
+        self.restartable = restartable or route.on_interrupt == "restart"
+        self.aio = aio
+        self.cache_settings = route.cache
+        self.cache = cache if route.cache is not None else None
+        self.start = clock.monotonic()
+        self.deadline: float = self.start + route.deadline
+        self.attempts: list[Attempt] = []
+        self.deadline_hit = False
+        self.finished = False
+        self.parts: list[str] = []
+        self._seam = False
+        self._key: str | None = None
+        self._interruption: ProviderFailure | None = None
+
+    def elapsed(self) -> float:
+        """Seconds since the call started."""
+        return self.clock.monotonic() - self.start
+
+    def remaining(self) -> float:
+        """Seconds left before the route's deadline."""
+        return self.deadline - self.clock.monotonic()
+
+    def _request(
+        self,
+        ep: RouteEndpoint,
+        messages: Sequence[Mapping[str, Any]],
+        retry: int,
+        permit: Permit,
+        left: float,
+    ) -> ProviderRequest:
+        timeout = ep.timeout
+        params = {**ep.params, **self.params} if ep.params else self.params
+        request = ProviderRequest(
+            messages=messages,
+            params=params,
+            connect_timeout=min(timeout.connect, left),
+            read_timeout=min(timeout.read, left),
+            idle_timeout=timeout.stream_idle,
+        )
+        if self.hear.attempt_started:
+            emit(
+                self.hear.attempt_started,
+                AttemptStarted(
+                    self.route,
+                    ep.name,
+                    ep.model,
+                    retry,
+                    self.call_id,
+                    request.read_timeout,
+                    self.elapsed(),
+                    ep.provider_name,
+                    permit.trial,
+                ),
+            )
+        return request
+
+    def _skipped(self, ep: RouteEndpoint, retry: int) -> None:
+        self.attempts.append(
+            Attempt(ep.name, "skipped", error="breaker_open", retry=retry, detail="breaker open")
+        )
+        if self.hear.attempt_finished:
+            emit(
+                self.hear.attempt_finished,
+                AttemptFinished(
+                    self.route,
+                    ep.name,
+                    ep.model,
+                    retry,
+                    "skipped",
+                    0.0,
+                    self.elapsed(),
+                    error="breaker_open",
+                    call_id=self.call_id,
+                    request_chars=self.request_chars,
+                ),
+            )
+
+    def _attempt_failed(
+        self,
+        ep: RouteEndpoint,
+        permit: Permit,
+        failure: Failure,
+        t0: float,
+        retry: int,
+        request: ProviderRequest,
+    ) -> None:
+        if failure.counts_against_breaker:
+            permit.failure()
+        else:
+            permit.release()
+        latency = self.clock.monotonic() - t0
+        self.attempts.append(
+            Attempt(
+                ep.name, "error", failure.kind, failure.status_code, latency, retry, failure.detail
+            )
+        )
+        if self.hear.attempt_finished:
+            emit(
+                self.hear.attempt_finished,
+                AttemptFinished(
+                    self.route,
+                    ep.name,
+                    ep.model,
+                    retry,
+                    "error",
+                    latency,
+                    self.elapsed(),
+                    status_code=failure.status_code,
+                    error=failure.kind,
+                    detail=failure.detail,
+                    request_id=failure.request_id,
+                    timeout=request.read_timeout,
+                    call_id=self.call_id,
+                    provider=ep.provider_name,
+                    request_chars=self.request_chars,
+                ),
+            )
+
+    def _succeeded(
+        self, ep: RouteEndpoint, permit: Permit, result: ProviderResult, t0: float, retry: int
+    ) -> Response:
+        latency = self.clock.monotonic() - t0
+        permit.success(latency)
+        self.attempts.append(Attempt(ep.name, "ok", latency=latency, retry=retry))
+        if self.hear.attempt_finished:  # the happy path builds no event nobody hears
+            emit(
+                self.hear.attempt_finished,
+                AttemptFinished(
+                    self.route,
+                    ep.name,
+                    ep.model,
+                    retry,
+                    "ok",
+                    latency,
+                    self.elapsed(),
+                    request_id=result.request_id,
+                    call_id=self.call_id,
+                    provider=ep.provider_name,
+                    input_tokens=result.usage.input_tokens,
+                    output_tokens=result.usage.output_tokens,
+                    request_chars=self.request_chars,
+                ),
+            )
+        response = Response(
+            text=result.text,
+            endpoint=ep.name,
+            provider=ep.provider_name,
+            model=result.model,
+            attempts=tuple(self.attempts),
+            latency=self.elapsed(),
+            usage=result.usage,
+            stop_reason=result.stop_reason,
+            raw=result.raw,
+            tool_calls=result.tool_calls,
+            # An adapter of the caller's own may give only the provider's stop reason.
+            finish_reason=result.finish_reason or finish_reason(result.stop_reason),
+            thinking=result.thinking,
+        )
+        self._finished(ep.name, "ok", response.model, ep.provider_name, response.usage)
+        if self._key is not None and self.cache is not None:
+            settings = self.cache_settings
+            self.cache.store(self._key, response, max(settings.ttl, settings.stale_if_error))
+        return response
+
+    def _whole(self, result: ProviderResult) -> ProviderResult:
+        """A stream's final result with the text the caller was given, seams and all."""
+        return dataclasses.replace(result, text=self.text)
+
+    def _retry_scheduled(
+        self, ep: RouteEndpoint, failure: Failure, tries: int, delay: float
+    ) -> None:
+        if not self.hear.retry_scheduled:
+            return
+        reason = failure.kind if failure.retry_after is None else f"{failure.kind}, retry-after"
+        emit(
+            self.hear.retry_scheduled,
+            RetryScheduled(
+                self.route,
+                ep.name,
+                tries,
+                delay,
+                reason,
+                self.elapsed(),
+                self.call_id,
+                self.request_chars,
+            ),
+        )
+
+    def _failed_over(self, ep: RouteEndpoint, index: int, reason: str, stop: bool) -> None:
+        following = None
+        if not stop and index + 1 < len(self.endpoints):
+            following = self.endpoints[index + 1].name
+        if self.hear.failed_over:
+            emit(
+                self.hear.failed_over,
+                FailedOver(
+                    self.route,
+                    ep.name,
+                    following,
+                    reason,
+                    self.elapsed(),
+                    self.call_id,
+                    self.request_chars,
+                ),
+            )
+
+    def _rejected(self, ep: RouteEndpoint, failure: Failure, err: ProviderFailure) -> Exception:
+        """The error for a request the endpoint rejected (keeping any partial text)."""
+        status = f"HTTP {failure.status_code}" if failure.status_code else failure.kind
+        if self.parts:
+            cut = self._interruption
+            message = (
+                f"stream broke after {len(self.text)} characters"
+                f" ({_kind_of(cut)}); {ep.name} rejected the continuation ({status}):"
+                f" {failure.detail}; the partial text is not a complete answer"
+            )
+            error = StreamInterrupted(message, partial_text=self.text, attempts=self.attempts)
+            error.__cause__ = cut.__cause__ if cut is not None else err.__cause__
+            return error
+        rejected = RequestError(
+            f"{ep.name} rejected the request ({status}): {failure.detail}",
+            endpoint=ep.name,
+            status_code=failure.status_code,
+            attempts=self.attempts,
+        )
+        rejected.__cause__ = err.__cause__
+        return rejected
+
+    def _untakeable(self) -> RequestError:
+        """No endpoint of the route can take the request: the caller must change it."""
+        lines = "; ".join(f"{a.endpoint}: {a.detail}" for a in self.attempts)
+        return RequestError(
+            f"no endpoint of route {self.route!r} can take the request ({lines})",
+            endpoint=self.attempts[-1].endpoint,
+            status_code=None,
+            attempts=self.attempts,
+        )
+
+    def _interrupted_unrescued(self, last: BaseException | None) -> StreamInterrupted:
+        """After text, neither the cache nor a plain error may stand in for the answer."""
+        error = StreamInterrupted(
+            f"stream broke after {len(self.text)} characters and no endpoint could"
+            " continue it; the partial text is not a complete answer",
+            partial_text=self.text,
+            attempts=self.attempts,
+        )
+        error.__cause__ = last
+        return error
+
+    def _all_failed(self) -> AllEndpointsFailed:
+        elapsed = self.elapsed()
+        if self.deadline_hit:
+            deadline = self.deadline - self.start
+            if self.hear.deadline_reached:
+                emit(
+                    self.hear.deadline_reached,
+                    DeadlineReached(
+                        self.route,
+                        deadline,
+                        elapsed,
+                        call_id=self.call_id,
+                        request_chars=self.request_chars,
+                    ),
+                )
+            return DeadlineExceeded(
+                self.route,
+                self.attempts,
+                reason=f"deadline of {deadline:.3g} s reached after {elapsed:.3f} s",
+            )
+        return AllEndpointsFailed(self.route, self.attempts)
+
+    def _finished(
+        self,
+        endpoint: str | None,
+        outcome: str,
+        model: str | None = None,
+        provider: str | None = None,
+        usage: Usage | None = None,
+        *,
+        from_cache: bool = False,
+        error: str | None = None,
+    ) -> None:
+        """Announce the end of the call, exactly once, whichever way it ended."""
+        if self.finished:
+            return
+        self.finished = True
+        if self.hear.call_finished:
+            emit(
+                self.hear.call_finished,
+                CallFinished(
+                    self.route,
+                    endpoint,
+                    outcome,
+                    self.elapsed(),
+                    len(self.attempts),
+                    from_cache=from_cache,
+                    call_id=self.call_id,
+                    model=model,
+                    provider=provider,
+                    input_tokens=usage.input_tokens if usage else None,
+                    output_tokens=usage.output_tokens if usage else None,
+                    error=error,
+                ),
+            )
+
+    def _from_cache(self, found: tuple[CacheEntry, float]) -> Response:
+        entry, age = found
+        latency = self.elapsed()
+        if self.hear.served_from_cache:
+            emit(
+                self.hear.served_from_cache,
+                ServedFromCache(
+                    self.route,
+                    entry.endpoint,
+                    age,
+                    latency,
+                    len(self.attempts),
+                    self.call_id,
+                    self.request_chars,
+                ),
+            )
+        usage = entry.usage()
+        self._finished(entry.endpoint, "ok", entry.model, entry.provider, usage, from_cache=True)
+        return Response(
+            text=entry.text,
+            endpoint=entry.endpoint,
+            provider=entry.provider,
+            model=entry.model,
+            attempts=tuple(self.attempts),
+            latency=latency,
+            usage=usage,
+            stop_reason=entry.stop_reason,
+            from_cache=True,
+            cache_age=age,
+            tool_calls=entry.tool_calls,
+            finish_reason=entry.finish_reason or finish_reason(entry.stop_reason),
+            thinking=entry.thinking,
+        )
+
+    def shown(self, delta: str) -> str:
+        """Record a delta for the caller; joined without doubled white space at a seam."""
+        if self._seam:
+            self._seam = False
+            if self.parts and self.parts[-1][-1:].isspace():
+                delta = delta.lstrip()
+        if delta:
+            self.parts.append(delta)
+        return delta
+
+    @property
+    def text(self) -> str:
+        """The text given to the caller so far."""
+        return "".join(self.parts)
+
+
+def _kind_of(err: ProviderFailure | None) -> str:
+    return "interrupted" if err is None else err.failure.kind
