@@ -22,6 +22,7 @@ from ._events import (
     RetryScheduled,
     ServedFromCache,
     emit,
+    hears_ok,
 )
 from ._response import Attempt, Response, Usage
 from ._steps import RouteEndpoint
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
     from .breaker._breaker import Permit
     from .cache._backends import CacheEntry
     from .cache._fallback import FallbackCache
+    from .instrumentation._stats import StatsListener
 
 __all__ = ["CallRecord"]
 
@@ -67,10 +69,10 @@ class CallRecord:
         rand: Callable[[], float],
         cache: FallbackCache | None,
         call_id: int,
-        request_chars: int,
         stream: bool = False,
         restartable: bool = False,
         aio: bool = False,
+        stats: StatsListener | None = None,
     ) -> None:
         self.route = route.name
         self.endpoints = endpoints
@@ -80,7 +82,8 @@ class CallRecord:
         self.hear = hear
         self.rand = rand
         self.call_id = call_id
-        self.request_chars = request_chars
+        self.stats = stats
+        self._chars = -1
         self.stream = stream
         self.on_interrupt: str = route.on_interrupt
         self.restartable = restartable or route.on_interrupt == "restart"
@@ -96,6 +99,14 @@ class CallRecord:
         self._seam = False
         self._key: str | None = None
         self._interruption: ProviderFailure | None = None
+
+    @property
+    def request_chars(self) -> int:
+        """The size of the messages' text, for logs and spans (never the text itself);
+        counted when an event first needs it."""
+        if self._chars < 0:
+            self._chars = _request_chars(self.messages)
+        return self._chars
 
     def elapsed(self) -> float:
         """Seconds since the call started."""
@@ -143,6 +154,8 @@ class CallRecord:
         self.attempts.append(
             Attempt(ep.name, "skipped", error="breaker_open", retry=retry, detail="breaker open")
         )
+        if self.stats is not None:
+            self.stats.attempt(ep.name, "skipped", 0.0, "breaker_open")
         if self.hear.attempt_finished:
             emit(
                 self.hear.attempt_finished,
@@ -179,6 +192,8 @@ class CallRecord:
                 ep.name, "error", failure.kind, failure.status_code, latency, retry, failure.detail
             )
         )
+        if self.stats is not None:
+            self.stats.attempt(ep.name, "error", latency, failure.kind)
         if self.hear.attempt_finished:
             emit(
                 self.hear.attempt_finished,
@@ -207,7 +222,9 @@ class CallRecord:
         latency = self.clock.monotonic() - t0
         permit.success(latency)
         self.attempts.append(Attempt(ep.name, "ok", latency=latency, retry=retry))
-        if self.hear.attempt_finished:  # the happy path builds no event nobody hears
+        if self.stats is not None:
+            self.stats.attempt(ep.name, "ok", latency, None)
+        if hears_ok(self.hear):  # the happy path builds no event nobody hears
             emit(
                 self.hear.attempt_finished,
                 AttemptFinished(
@@ -440,3 +457,17 @@ class CallRecord:
 
 def _kind_of(err: ProviderFailure | None) -> str:
     return "interrupted" if err is None else err.failure.kind
+
+
+def _request_chars(messages: Sequence[Mapping[str, Any]]) -> int:
+    """The size of the messages' text (strings and text blocks)."""
+    size = 0
+    for message in messages:
+        content = message.get("content", "")
+        if isinstance(content, str):
+            size += len(content)
+        elif isinstance(content, list):
+            size += sum(
+                len(str(block.get("text", ""))) for block in content if isinstance(block, Mapping)
+            )
+    return size

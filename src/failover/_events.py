@@ -12,7 +12,7 @@ builds an event that no listener wants, so the happy path costs less. A listener
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -221,6 +221,7 @@ class Audience:
     __slots__ = (
         "all",
         "attempt_finished",
+        "attempt_ok",
         "attempt_started",
         "breaker_state_changed",
         "call_finished",
@@ -241,6 +242,12 @@ class Audience:
         self.call_started = hearing(CallStarted)
         self.attempt_started = hearing(AttemptStarted)
         self.attempt_finished = hearing(AttemptFinished)
+        # For a successful attempt, a listener may say per call whether it would use it
+        # (``wants_ok()``: the logging listener only at DEBUG); () means always build it.
+        gates = tuple(getattr(x, "wants_ok", None) for x in self.attempt_finished)
+        self.attempt_ok: tuple[Callable[[], bool], ...] | None = (
+            None if not gates else () if None in gates else gates  # type: ignore[assignment]
+        )
         self.retry_scheduled = hearing(RetryScheduled)
         self.failed_over = hearing(FailedOver)
         self.breaker_state_changed = hearing(BreakerStateChanged)
@@ -251,6 +258,14 @@ class Audience:
 
     def __repr__(self) -> str:
         return f"Audience({list(self.all)!r})"
+
+
+def hears_ok(audience: Audience) -> bool:
+    """Whether a successful attempt's event would be heard now (see ``wants_ok``)."""
+    gates = audience.attempt_ok
+    if gates is None:
+        return False
+    return not gates or any(gate() for gate in gates)
 
 
 def emit(listeners: Sequence[Listener], event: Event) -> None:

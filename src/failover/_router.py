@@ -119,9 +119,9 @@ class Router:
             # status() reports recent latency and errors; keep them even when the
             # caller's listeners do not.
             stats = StatsListener(clock=self._clock.monotonic)
-            given = (*given, stats)
         self._stats = stats
-        self._hear = Audience(given)
+        # Calls count their attempts in it directly, building no event for it.
+        self._hear = Audience(x for x in given if x is not stats)
         self._rand = rand if rand is not None else random.random
         self._breakers: dict[tuple[str, Any], Breaker] = {}
         self._budgets: dict[tuple[str, Any], RetryBudget | None] = {}
@@ -130,6 +130,14 @@ class Router:
         self._routes: dict[str, tuple[RouteEndpoint, ...]] = {
             name: self._build_route(name) for name in policy.routes
         }
+        # Each route's settings and endpoints by the name a caller gives (None too, when
+        # the policy has a default), so a call looks them up once.
+        self._resolved: dict[str | None, tuple[Any, tuple[RouteEndpoint, ...]]] = {
+            name: (route, self._routes[name]) for name, route in policy.routes.items()
+        }
+        if policy.default_route is not None or len(policy.routes) == 1:
+            default = policy.route(None)
+            self._resolved[None] = (default, self._routes[default.name])
 
     @classmethod
     def from_yaml(cls, path: str | os.PathLike[str], **kwargs: Any) -> Router:
@@ -247,10 +255,13 @@ class Router:
     ) -> RouteCall:
         """A new call of ``route``, its arguments checked and ``messages`` read once."""
         messages = _checked(messages, route)
-        route_policy = self.policy.route(route)
+        found = self._resolved.get(route)
+        if found is None:  # raises RouteNotFound with a did-you-mean
+            route_policy = self.policy.route(route)
+            found = (route_policy, self._routes[route_policy.name])
         call = RouteCall(
-            route_policy,
-            self._routes[route_policy.name],
+            found[0],
+            found[1],
             messages,
             params,
             clock=self._clock,
@@ -258,7 +269,7 @@ class Router:
             rand=self._rand,
             cache=self._cache,
             call_id=next(_CALL_IDS),
-            request_chars=_request_chars(messages),
+            stats=self._stats,
             stream=stream,
             restartable=restartable,
             aio=aio,
@@ -484,26 +495,12 @@ def _checked(messages: Any, route: Any) -> Sequence[Mapping[str, Any]]:
         )
     checked: Sequence[Any] = messages if isinstance(messages, (list, tuple)) else list(messages)
     for i, message in enumerate(checked):
-        if not isinstance(message, Mapping):
+        if type(message) is not dict and not isinstance(message, Mapping):
             raise TypeError(
                 f"messages[{i}] must be a mapping with 'role' and 'content',"
                 f" not {type(message).__name__}"
             )
     return checked
-
-
-def _request_chars(messages: Sequence[Mapping[str, Any]]) -> int:
-    """The size of the messages' text, for logs and spans (never the text itself)."""
-    size = 0
-    for message in messages:
-        content = message.get("content", "")
-        if isinstance(content, str):
-            size += len(content)
-        elif isinstance(content, list):
-            size += sum(
-                len(str(block.get("text", ""))) for block in content if isinstance(block, Mapping)
-            )
-    return size
 
 
 def _wall(mono: float | None, now_wall: float, now_mono: float) -> float | None:

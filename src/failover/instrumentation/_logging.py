@@ -54,6 +54,11 @@ class LoggingListener:
     def __init__(self, logger: logging.Logger | None = None) -> None:
         self._logger = logger or logging.getLogger("failover")
 
+    def wants_ok(self) -> bool:
+        """Whether a successful attempt would be logged now (at DEBUG): the router builds
+        its event only then."""
+        return self._logger.isEnabledFor(logging.DEBUG)
+
     @staticmethod
     def _extra(event: Event) -> dict[str, object]:
         return {f"failover_{name}": getattr(event, name) for name in event.__slots__}

@@ -111,23 +111,26 @@ class StatsListener:
         self._endpoints: dict[str, _Endpoint] = {}
 
     def __call__(self, event: Event) -> None:
-        if not isinstance(event, AttemptFinished):
-            return
+        if isinstance(event, AttemptFinished):
+            self.attempt(event.endpoint, event.outcome, event.latency, event.error)
+
+    def attempt(self, endpoint: str, outcome: str, latency: float, error: str | None) -> None:
+        """Count one attempt (the Router calls this directly, building no event)."""
         with self._lock:
             now = self._clock()
-            ep = self._endpoints.get(event.endpoint)
+            ep = self._endpoints.get(endpoint)
             if ep is None:
-                ep = self._endpoints[event.endpoint] = _Endpoint(self.max_samples)
+                ep = self._endpoints[endpoint] = _Endpoint(self.max_samples)
             counts = self._slice(ep, now)
-            if event.outcome == "skipped":
+            if outcome == "skipped":
                 counts.skipped += 1
                 return
             counts.calls += 1
-            if event.outcome == "ok":
+            if outcome == "ok":
                 counts.ok += 1
-                ep.latencies.append((now, event.latency))
+                ep.latencies.append((now, latency))
             else:
-                kind = event.error or "unknown"
+                kind = error or "unknown"
                 counts.errors[kind] = counts.errors.get(kind, 0) + 1
 
     def _slice(self, ep: _Endpoint, now: float) -> _Slice:

@@ -20,6 +20,8 @@ from .._stream_events import ContentEvent, ThinkingDelta, ToolCallDelta, ToolCal
 from ..conversation import (
     RequestTranslationError,
     answer_from_anthropic,
+    anthropic_usage,
+    finish_reason,
     parse_request,
     to_anthropic_kwargs,
 )
@@ -97,7 +99,21 @@ def _missing_key(exc: BaseException) -> bool:
 
 
 def _result(message: Any) -> ProviderResult:
-    return result_from_answer(answer_from_anthropic(message), message)
+    content = message.content
+    if len(content) != 1 or content[0].type != "text":
+        return result_from_answer(answer_from_anthropic(message), message)
+    # The common answer, one text block: no lists, no intermediate Answer.
+    stop = message.stop_reason
+    return ProviderResult(
+        content[0].text,
+        str(message.model),
+        anthropic_usage(message.usage),
+        stop,
+        getattr(message, "_request_id", None),
+        message,
+        (),
+        finish_reason(stop),
+    )
 
 
 class _Items:
@@ -186,6 +202,9 @@ class AnthropicProvider:
     def __init__(self, endpoint: EndpointPolicy) -> None:
         self._endpoint = endpoint
         self._secrets = (endpoint.api_key.reveal(),) if endpoint.api_key is not None else ()
+        # The usual per-request timeout (the endpoint's own), made once.
+        connect = endpoint.timeout.connect
+        self._timeout = anthropic.Timeout(endpoint.timeout.read, connect=connect, pool=connect)
         self._reset()
         _fork.register(self)
 
@@ -269,9 +288,12 @@ class AnthropicProvider:
             # the socket layer; the per-read timeout must not cut a stream that pauses
             # for less than that. Until the first delta, read bounds the wait (tighten).
             read = max(self._endpoint.timeout.read, call.idle_timeout)
-        kwargs["timeout"] = anthropic.Timeout(
-            read, connect=call.connect_timeout, pool=call.connect_timeout
-        )
+        timeout = self._timeout
+        if read != timeout.read or call.connect_timeout != timeout.connect:
+            timeout = anthropic.Timeout(
+                read, connect=call.connect_timeout, pool=call.connect_timeout
+            )
+        kwargs["timeout"] = timeout
         return kwargs
 
     def _failure(

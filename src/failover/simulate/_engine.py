@@ -227,7 +227,6 @@ class _Run:
             rand=self.jitter.random,
             cache=None,
             call_id=0,
-            request_chars=0,
         )
         plan = call.plan()
         outcome: Any = None
