@@ -16,7 +16,6 @@ import anthropic
 import httpx2
 import pytest
 
-import failover.testing
 from failover.testing import (
     Blackhole,
     CutStream,
@@ -117,30 +116,6 @@ def exception_chain(err: BaseException) -> list[type[BaseException]]:
 
 
 # -- Anthropic: successful answers ------------------------------------------------------------
-
-
-def test_public_surface() -> None:
-    """failover.testing exports exactly the fake and its modes."""
-    assert sorted(failover.testing.__all__) == [
-        "Blackhole",
-        "CapturedRequest",
-        "CutStream",
-        "Echo",
-        "FakeProvider",
-        "FakeToolCall",
-        "Latency",
-        "MalformedEvent",
-        "MalformedStream",
-        "Mode",
-        "Ok",
-        "Reply",
-        "Reset",
-        "SchemaProblem",
-        "Status",
-        "StreamError",
-        "Trickle",
-        "request_problem",
-    ]
 
 
 def test_anthropic_json_answer(client: anthropic.Anthropic) -> None:

@@ -21,8 +21,17 @@ from ._errors import (
     RouteNotFound,
     StreamInterrupted,
 )
-from ._response import Attempt, Response, ToolCall, Usage
+from ._response import Attempt, Response, Thinking, ToolCall, Usage
 from ._router import EndpointStatus, Router
+from ._stream_events import (
+    Finished,
+    Restarted,
+    StreamEvent,
+    TextDelta,
+    ThinkingDelta,
+    ToolCallDelta,
+    ToolCallStart,
+)
 from ._version import __version__
 
 if TYPE_CHECKING:
@@ -34,15 +43,23 @@ __all__ = [
     "DeadlineExceeded",
     "EndpointStatus",
     "FailoverError",
+    "Finished",
     "Policy",
     "PolicyError",
     "PolicyIssue",
     "RequestError",
     "Response",
+    "Restarted",
     "RouteNotFound",
     "Router",
+    "StreamEvent",
     "StreamInterrupted",
+    "TextDelta",
+    "Thinking",
+    "ThinkingDelta",
     "ToolCall",
+    "ToolCallDelta",
+    "ToolCallStart",
     "Usage",
     "__version__",
 ]

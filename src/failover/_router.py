@@ -404,7 +404,9 @@ class Router:
 
     def status(self) -> list[EndpointStatus]:
         """Each endpoint's breaker state, failure counts and recent latency."""
-        now_wall, now_mono = time.time(), self._clock.monotonic()
+        wall = getattr(self._clock, "time", None)
+        now_wall = wall() if callable(wall) else time.time()
+        now_mono = self._clock.monotonic()
         recent = self._stats.snapshot()
         out = []
         for (name, _), breaker in self._breakers.items():

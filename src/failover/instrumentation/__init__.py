@@ -17,6 +17,7 @@ from .._events import (
     Event,
     FailedOver,
     Listener,
+    PanicTrial,
     RetryScheduled,
     ServedFromCache,
 )
@@ -41,6 +42,7 @@ __all__ = [
     "Listener",
     "LoggingListener",
     "OpenTelemetryListener",
+    "PanicTrial",
     "PrometheusListener",
     "RetryScheduled",
     "ServedFromCache",

@@ -11,6 +11,7 @@ if TYPE_CHECKING:
     from .._failures import Failure
 
 __all__ = [
+    "Failure",
     "Provider",
     "ProviderFailure",
     "ProviderRequest",
@@ -84,3 +85,13 @@ class Unavailable:
 
     async def aclose(self) -> None:
         """Nothing to close."""
+
+
+def __getattr__(name: str) -> Any:
+    # Failure (for adapters of your own: raise ProviderFailure(Failure("server", 503)))
+    # imports email.utils; load it when first asked for.
+    if name == "Failure":
+        from .._failures import Failure
+
+        return Failure
+    raise AttributeError(f"module 'failover.providers' has no attribute {name!r}")
