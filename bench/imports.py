@@ -3,7 +3,7 @@
 Each import is timed inside a new interpreter (``perf_counter`` around the ``import``, so
 interpreter start-up is left out), several times, interleaved; medians are reported.
 Also checked in a fresh process: ``import failover`` leaves ``anthropic``, ``litellm``,
-``redis``, ``pybreaker``, ``tenacity`` and ``httpx2`` unimported (the contract), and what a
+``redis``, ``pybreaker`` and ``httpx2`` unimported (the contract), and what a
 Router's first use costs in a fresh process (the imports deferred to it).
 ``LITELLM_LOCAL_MODEL_COST_MAP=True`` is set, so litellm does not fetch its cost map.
 
@@ -21,7 +21,7 @@ from typing import Any
 from _common import cli, median, out
 
 MODULES = ("failover", "anthropic", "litellm")
-HEAVY = ("anthropic", "litellm", "redis", "pybreaker", "tenacity", "httpx2", "pydantic")
+HEAVY = ("anthropic", "litellm", "redis", "pybreaker", "httpx2", "pydantic")
 
 _TIME_IMPORT = """
 import sys, time

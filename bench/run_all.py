@@ -100,7 +100,7 @@ def machine() -> dict[str, Any]:
     except (OSError, StopIteration):
         pass
     versions = {}
-    for package in ("failover", "anthropic", "httpx2", "litellm", "pybreaker", "tenacity", "redis"):
+    for package in ("failover", "anthropic", "httpx2", "litellm", "pybreaker", "redis"):
         try:
             versions[package] = importlib.metadata.version(package)
         except importlib.metadata.PackageNotFoundError:
@@ -406,10 +406,10 @@ call with default listeners (25 to 17 µs with `listeners=[]`):
    per call: an ok attempt reported to the stats without an event, the answer built
    straight into the result, no per-call `Timeout` when the deadline is far), not
    trimming one hot spot.
-6. Not changed: a fresh Router's first call pays the deferred imports (anthropic,
-   pybreaker — which imports redis when installed —, tenacity, httpx2) and client set-up
-   (see "Import time"); a service can call `router.status()` at start-up to move that cost
-   out of its first request.
+6. A Router is ready when constructed: it imports the SDKs (anthropic, pybreaker —
+   which imports redis when installed —, httpx2, litellm) and what they import on a first
+   request, and builds its clients, so the first call pays no set-up (see "Import
+   time" for what construction costs).
 """
 
 

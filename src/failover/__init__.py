@@ -5,8 +5,8 @@ endpoint sits behind a circuit breaker, transient failures are retried with back
 jitter, failing endpoints are skipped in favour of the next, and the whole call is
 bounded by the route's deadline.
 
-``import failover`` is cheap: the provider SDKs, tenacity and pybreaker are imported on
-first use.
+``import failover`` is cheap: the provider SDKs and pybreaker are imported when a Router
+is built.
 """
 
 from typing import TYPE_CHECKING, Any
