@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from failover import DeadlineExceeded, Router, StreamInterrupted
+from failover import Router, StreamInterrupted
 from failover._clock import VirtualClock
 from failover.policy._sections import BreakerPolicy, RetryPolicy, TimeoutPolicy
 from failover.testing import Blackhole, CutStream, FakeProvider, Ok, Status, Trickle
