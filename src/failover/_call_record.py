@@ -7,7 +7,6 @@ gave) and the objects a call ends with. The decisions live in the plan.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -266,7 +265,7 @@ class CallRecord:
 
     def _whole(self, result: ProviderResult) -> ProviderResult:
         """A stream's final result with the text the caller was given, seams and all."""
-        return dataclasses.replace(result, text=self.text)
+        return result._replace(text=self.text)
 
     def _retry_scheduled(
         self, ep: RouteEndpoint, failure: Failure, tries: int, delay: float

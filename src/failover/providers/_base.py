@@ -7,8 +7,7 @@ in-process fake, say) and the router drives it exactly as it drives the built-in
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from .._response import Thinking, ToolCall, Usage
 
@@ -16,6 +15,9 @@ if TYPE_CHECKING:  # _failures imports email.utils: keep it out of `import failo
     from .._failures import Failure
     from .._stream_events import ContentEvent
     from ..conversation import Answer, RequestTranslationError
+
+# Usage is frozen: one instance serves every result that reported none.
+_NOT_REPORTED = Usage()
 
 __all__ = [
     "Provider",
@@ -44,9 +46,8 @@ def accepts_prefill(endpoint: Any) -> bool:
     return str(endpoint.model).startswith(("anthropic/", "bedrock/anthropic.", "vertex_ai/claude"))
 
 
-@dataclass(frozen=True, slots=True)
-class ProviderRequest:
-    """One request as the router hands it to a provider.
+class ProviderRequest(NamedTuple):
+    """One request as the router hands it to a provider (a named tuple: made per call).
 
     Attributes:
         messages: the caller's messages (OpenAI style; ``system`` role allowed).
@@ -64,9 +65,8 @@ class ProviderRequest:
     idle_timeout: float = 30.0
 
 
-@dataclass(frozen=True, slots=True)
-class ProviderResult:
-    """What a provider returns for a completed request.
+class ProviderResult(NamedTuple):
+    """What a provider returns for a completed request (a named tuple: made per call).
 
     Attributes:
         text: the answer's text.
@@ -82,7 +82,7 @@ class ProviderResult:
 
     text: str
     model: str
-    usage: Usage = field(default_factory=Usage)
+    usage: Usage = _NOT_REPORTED
     stop_reason: str | None = None
     request_id: str | None = None
     raw: Any = None
