@@ -21,7 +21,6 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind, StatusCode
 from prometheus_client import CollectorRegistry, generate_latest
 
-import failover.instrumentation
 from failover import AllEndpointsFailed, DeadlineExceeded, Router
 from failover.instrumentation import (
     AttemptFinished,
@@ -85,30 +84,6 @@ class Ticker:
 
 
 # --- the package ------------------------------------------------------------------------------
-def test_public_surface() -> None:
-    """failover.instrumentation exports exactly these names (change on purpose only)."""
-    assert sorted(failover.instrumentation.__all__) == [
-        "AttemptFinished",
-        "AttemptStarted",
-        "BreakerStateChanged",
-        "CallFinished",
-        "CallStarted",
-        "DeadlineReached",
-        "EndpointStats",
-        "Event",
-        "FailedOver",
-        "JsonlTraceListener",
-        "Listener",
-        "LoggingListener",
-        "OpenTelemetryListener",
-        "PrometheusListener",
-        "RetryScheduled",
-        "ServedFromCache",
-        "StatsListener",
-        "listeners_from_config",
-    ]
-
-
 def test_import_does_not_load_otel_or_prometheus() -> None:
     """Importing failover.instrumentation loads neither opentelemetry nor prometheus_client."""
     code = (

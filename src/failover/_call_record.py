@@ -150,27 +150,8 @@ class CallRecord:
         return request
 
     def _skipped(self, ep: RouteEndpoint, retry: int) -> None:
-        self.attempts.append(
-            Attempt(ep.name, "skipped", error="breaker_open", retry=retry, detail="breaker open")
-        )
-        if self.stats is not None:
-            self.stats.attempt(ep.name, "skipped", 0.0, "breaker_open")
-        if self.hear.attempt_finished:
-            emit(
-                self.hear.attempt_finished,
-                AttemptFinished(
-                    self.route,
-                    ep.name,
-                    ep.model,
-                    retry,
-                    "skipped",
-                    0.0,
-                    self.elapsed(),
-                    error="breaker_open",
-                    call_id=self.call_id,
-                    request_chars=self.request_chars,
-                ),
-            )
+        skipped = Attempt(ep.name, "skipped", "breaker_open", retry=retry, detail="breaker open")
+        self._noted(ep, skipped, bool(self.hear.attempt_finished))
 
     def _attempt_failed(
         self,
@@ -186,32 +167,39 @@ class CallRecord:
         else:
             permit.release()
         latency = self.clock.monotonic() - t0
-        self.attempts.append(
-            Attempt(
-                ep.name, "error", failure.kind, failure.status_code, latency, retry, failure.detail
-            )
+        kind, status = failure.kind, failure.status_code
+        failed = Attempt(ep.name, "error", kind, status, latency, retry, failure.detail)
+        self._noted(
+            ep,
+            failed,
+            bool(self.hear.attempt_finished),
+            status_code=status,
+            detail=failure.detail,
+            request_id=failure.request_id,
+            timeout=request.read_timeout,
         )
+
+    def _noted(self, ep: RouteEndpoint, attempt: Attempt, heard: bool, **extra: Any) -> None:
+        """Note one attempt: in the call's list, in the stats, and as an event if heard."""
+        self.attempts.append(attempt)
         if self.stats is not None:
-            self.stats.attempt(ep.name, "error", latency, failure.kind)
-        if self.hear.attempt_finished:
+            self.stats.attempt(ep.name, attempt.outcome, attempt.latency, attempt.error)
+        if heard:
             emit(
                 self.hear.attempt_finished,
                 AttemptFinished(
                     self.route,
                     ep.name,
                     ep.model,
-                    retry,
-                    "error",
-                    latency,
+                    attempt.retry,
+                    attempt.outcome,
+                    attempt.latency,
                     self.elapsed(),
-                    status_code=failure.status_code,
-                    error=failure.kind,
-                    detail=failure.detail,
-                    request_id=failure.request_id,
-                    timeout=request.read_timeout,
+                    error=attempt.error,
                     call_id=self.call_id,
                     provider=ep.provider_name,
                     request_chars=self.request_chars,
+                    **extra,
                 ),
             )
 
@@ -220,28 +208,15 @@ class CallRecord:
     ) -> Response:
         latency = self.clock.monotonic() - t0
         permit.success(latency)
-        self.attempts.append(Attempt(ep.name, "ok", latency=latency, retry=retry))
-        if self.stats is not None:
-            self.stats.attempt(ep.name, "ok", latency, None)
-        if hears_ok(self.hear):  # the happy path builds no event nobody hears
-            emit(
-                self.hear.attempt_finished,
-                AttemptFinished(
-                    self.route,
-                    ep.name,
-                    ep.model,
-                    retry,
-                    "ok",
-                    latency,
-                    self.elapsed(),
-                    request_id=result.request_id,
-                    call_id=self.call_id,
-                    provider=ep.provider_name,
-                    input_tokens=result.usage.input_tokens,
-                    output_tokens=result.usage.output_tokens,
-                    request_chars=self.request_chars,
-                ),
-            )
+        usage = result.usage
+        self._noted(
+            ep,
+            Attempt(ep.name, "ok", latency=latency, retry=retry),
+            hears_ok(self.hear),  # the happy path builds no event nobody hears
+            request_id=result.request_id,
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
+        )
         response = Response(
             text=result.text,
             endpoint=ep.name,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -49,6 +48,8 @@ def listeners_from_config(config: Mapping[str, Any]) -> list[Listener]:
         ValueError: an unknown key or a value of the wrong kind; the message names the
             key path (``observability.prometheus.namespace``...).
     """
+    if isinstance(config, Mapping):  # in code, None switches a listener off as false does
+        config = {key: False if value is None else value for key, value in config.items()}
     problems = config_problems(config)
     if problems:
         path, message = problems[0]
@@ -89,78 +90,10 @@ Problem = tuple[tuple[str, ...], str]
 def config_problems(config: object) -> list[Problem]:
     """Every problem of an ``observability:`` section, as (key path under it, message).
 
-    Pure: builds nothing and changes nothing, so the policy loader reports these with the
-    rest of a file's problems, each at its own line.
+    The policy loader's own check (one set of rules and messages for both); pure, so the
+    loader reports these with the rest of a file's problems, each at its own line.
+    Imported on first use: the policy layer loads pydantic.
     """
-    if not isinstance(config, Mapping):
-        expected = "a mapping (logging, stats, prometheus, otel, trace)"
-        return [((), f"expected {expected}, got {config!r}")]
-    problems = _unknown(config, _KEYS, ())
-    problems += _logging_problems(config.get("logging", True))
-    problems += _stats_problems(config.get("stats", False))
-    prometheus = config.get("prometheus", False)
-    if isinstance(prometheus, Mapping):
-        problems += _unknown(prometheus, ("namespace",), ("prometheus",))
-        namespace = prometheus.get("namespace", "failover")
-        if not isinstance(namespace, str) or not namespace:
-            problems.append((("prometheus", "namespace"), f"expected a string, got {namespace!r}"))
-    else:
-        problems += _flag(prometheus, ("prometheus",), "true, false or {namespace: ...}")
-    problems += _flag(config.get("otel", False), ("otel",), "true or false")
-    trace = config.get("trace")
-    if trace is not None and trace is not False and (not isinstance(trace, str) or not trace):
-        problems.append((("trace",), f"expected a file path, got {trace!r}"))
-    return problems
+    from ..policy._observability import observability_problems
 
-
-def _logging_problems(value: object) -> list[Problem]:
-    if not isinstance(value, Mapping):
-        return _flag(value, ("logging",), "true, false or {level: ..., prompts: ...}")
-    problems = _unknown(value, ("level", "prompts"), ("logging",))
-    if value.get("prompts", False) is not False:
-        message = "only false is supported; failover's events never carry the prompt text"
-        problems.append((("logging", "prompts"), message))
-    level = value.get("level")
-    if level is not None and (not isinstance(level, str) or level.lower() not in _LEVELS):
-        message = f"expected one of {', '.join(_LEVELS)}, got {level!r}"
-        problems.append((("logging", "level"), message))
-    return problems
-
-
-def _stats_problems(value: object) -> list[Problem]:
-    if not isinstance(value, Mapping):
-        return _flag(value, ("stats",), "true, false or {window: ..., max_samples: ...}")
-    problems = _unknown(value, ("window", "max_samples"), ("stats",))
-    if "window" in value:
-        try:
-            parse_duration(value["window"])
-        except ValueError as exc:
-            problems.append((("stats", "window"), str(exc)))
-    samples = value.get("max_samples", 1)
-    if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
-        message = f"expected a positive integer, got {samples!r}"
-        problems.append((("stats", "max_samples"), message))
-    return problems
-
-
-def _flag(value: object, path: tuple[str, ...], expected: str) -> list[Problem]:
-    if value is None or isinstance(value, bool):
-        return []
-    return [(path, f"expected {expected}, got {value!r}")]
-
-
-def _unknown(
-    section: Mapping[str, Any], known: tuple[str, ...], path: tuple[str, ...]
-) -> list[Problem]:
-    problems: list[Problem] = []
-    for key in section:
-        if key not in known:
-            close = difflib.get_close_matches(str(key), known, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            problems.append(
-                (
-                    (*path, str(key)),
-                    f"unknown key {key!r}{hint}; expected one of {', '.join(known)}",
-                )
-            )
-    return problems
+    return observability_problems(config)

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import functools
 import json
-import threading
-import weakref
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import anthropic
 import httpx2
 
-from .. import _deadline, _fork
+from .. import _deadline
 from .._failures import Failure, failure_from_status, meaning_of, status_for_error_type
 from .._stream_events import ContentEvent, ThinkingDelta, ToolCallDelta, ToolCallStart
 from ..conversation import (
@@ -26,7 +23,6 @@ from ..conversation import (
     to_anthropic_kwargs,
 )
 from ..policy._model import EndpointPolicy
-from ._aclose import close_async_quietly
 from ._base import (
     ProviderFailure,
     ProviderRequest,
@@ -34,6 +30,7 @@ from ._base import (
     result_from_answer,
     untranslatable,
 )
+from ._clients import ClientPool
 from ._encode import encoding_detail
 from ._malformed import TolerantDecoder
 from ._redact import redact, request_texts
@@ -123,13 +120,38 @@ class _Items:
     numbers them), not Anthropic's content block index, which counts text blocks too.
     """
 
-    __slots__ = ("_calls", "stopped")
+    __slots__ = ("_calls", "_read", "_token", "stopped", "streamed")
 
-    def __init__(self) -> None:
+    def __init__(self, read: float) -> None:
         self._calls: dict[int, int] = {}  # content block index -> tool call position
+        self._read = read
+        self._token: Any = None
         self.stopped = False
+        self.streamed = False  # a delta was yielded
+
+    def __enter__(self) -> None:
+        # Until the first delta (the response headers included) every wait is bounded by
+        # the read timeout, as in complete(); after it, by the router's stream_idle.
+        if not self.streamed:
+            self._token = _deadline.tighten(self._read)
+
+    def __exit__(self, *exc: object) -> None:
+        token, self._token = self._token, None
+        if token is not None:
+            _deadline.reset_deadline(token)
+
+    def ended(self) -> None:
+        """Check that the stream reached its end: one that ended early is a cut."""
+        if not self.stopped:
+            raise ProviderFailure(_ENDED_EARLY)
 
     def item(self, event: Any) -> str | ContentEvent | None:
+        item = self._item(event)
+        if item is not None:
+            self.streamed = True
+        return item
+
+    def _item(self, event: Any) -> str | ContentEvent | None:
         kind = event.type
         if kind == "content_block_delta":
             delta = event.delta
@@ -205,21 +227,7 @@ class AnthropicProvider:
         # The usual per-request timeout (the endpoint's own), made once.
         connect = endpoint.timeout.connect
         self._timeout = anthropic.Timeout(endpoint.timeout.read, connect=connect, pool=connect)
-        self._reset()
-        _fork.register(self)
-
-    def _reset(self) -> None:
-        self._lock = threading.Lock()
-        self._client: anthropic.Anthropic | None = None
-        # An async client's connection pool belongs to one event loop; a Router may be
-        # shared between loops, so each loop gets its own client, kept (strongly) until
-        # close(): dropped with its loop, it would try to close itself on the next loop.
-        self._aclients: dict[int, tuple[weakref.ref[asyncio.AbstractEventLoop], Any]] = {}
-
-    def _after_fork(self) -> None:
-        """In a forked child: forget the parent's clients (never close them) and locks."""
-        _fork.abandon(self._client, *(client for _, client in self._aclients.values()))
-        self._reset()
+        self._clients = ClientPool(self._made)
 
     def _options(self) -> dict[str, Any]:
         ep = self._endpoint
@@ -233,7 +241,8 @@ class AnthropicProvider:
             options["base_url"] = ep.base_url
         return options
 
-    def _made(self, client: Any) -> Any:
+    def _made(self, is_async: bool) -> Any:
+        client = _client_class(is_async)(**self._options())
         client.failover_endpoint = self._endpoint.name
         client.failover_model = self._endpoint.model
         _deadline.install(client._client)
@@ -247,24 +256,12 @@ class AnthropicProvider:
 
     def client(self) -> anthropic.Anthropic:
         """The sync client, made on first use."""
-        if self._client is None:
-            with self._lock:
-                if self._client is None:
-                    self._client = self._made(_client_class(False)(**self._options()))
-        return self._client
+        client: anthropic.Anthropic = self._clients.sync()
+        return client
 
     def aclient(self) -> anthropic.AsyncAnthropic:
         """The async client of the running event loop, made on first use."""
-        loop = asyncio.get_running_loop()
-        entry = self._aclients.get(id(loop))
-        if entry is not None and entry[0]() is loop:
-            client: anthropic.AsyncAnthropic = entry[1]
-            return client
-        client = self._made(_client_class(True)(**self._options()))
-        with self._lock:
-            if entry is not None:  # a dead loop's id reused: its client is stale
-                _discard(entry[1])
-            self._aclients[id(loop)] = (weakref.ref(loop), client)
+        client: anthropic.AsyncAnthropic = self._clients.current_loop()
         return client
 
     def _kwargs(self, call: ProviderRequest, *, stream: bool = False) -> dict[str, Any]:
@@ -330,101 +327,67 @@ class AnthropicProvider:
         headers included, is bounded by the read timeout, as in :meth:`complete`; after
         it, by the router's stream_idle.
         """
-        streamed = False
         kwargs = self._kwargs(call, stream=True)
+        items = _Items(call.read_timeout)
         try:
             manager = self.client().messages.stream(**kwargs)
-            first = _deadline.tighten(call.read_timeout)
-            try:
+            with items:
                 stream = manager.__enter__()
-            finally:
-                _deadline.reset_deadline(first)
             try:
-                events, items = iter(stream), _Items()
+                events = iter(stream)
                 while True:
-                    token = None if streamed else _deadline.tighten(call.read_timeout)
-                    try:
+                    with items:
                         event = next(events, None)
-                    finally:
-                        if token is not None:
-                            _deadline.reset_deadline(token)
                     if event is None:
                         break
-                    item = items.item(event)
-                    if item is not None:
-                        streamed = True
+                    if (item := items.item(event)) is not None:
                         yield item
-                if not items.stopped:
-                    raise ProviderFailure(_ENDED_EARLY)
-                message = stream.get_final_message()
+                items.ended()
+                result = _result(stream.get_final_message())
             finally:
                 manager.__exit__(None, None, None)
         except ProviderFailure:
             raise
         except Exception as exc:
-            raise self._failure(exc, call, streamed=streamed) from exc
-        yield _result(message)
+            raise self._failure(exc, call, streamed=items.streamed) from exc
+        yield result
 
     async def astream(
         self, call: ProviderRequest
     ) -> AsyncIterator[str | ContentEvent | ProviderResult]:
         """The async twin of :meth:`stream`."""
-        streamed = False
         kwargs = self._kwargs(call, stream=True)
+        items = _Items(call.read_timeout)
         try:
             manager = self.aclient().messages.stream(**kwargs)
-            first = _deadline.tighten(call.read_timeout)
-            try:
+            with items:
                 stream = await manager.__aenter__()
-            finally:
-                _deadline.reset_deadline(first)
             try:
-                events, items = stream.__aiter__(), _Items()
+                events = stream.__aiter__()
                 while True:
-                    token = None if streamed else _deadline.tighten(call.read_timeout)
-                    try:
+                    with items:
                         event = await anext(events, None)
-                    finally:
-                        if token is not None:
-                            _deadline.reset_deadline(token)
                     if event is None:
                         break
-                    item = items.item(event)
-                    if item is not None:
-                        streamed = True
+                    if (item := items.item(event)) is not None:
                         yield item
-                if not items.stopped:
-                    raise ProviderFailure(_ENDED_EARLY)
-                message = await stream.get_final_message()
+                items.ended()
+                result = _result(await stream.get_final_message())
             finally:
                 await manager.__aexit__(None, None, None)
         except ProviderFailure:
             raise
         except Exception as exc:
-            raise self._failure(exc, call, streamed=streamed) from exc
-        yield _result(message)
+            raise self._failure(exc, call, streamed=items.streamed) from exc
+        yield result
 
     def close(self) -> None:
         """Close the sync client, and quietly the async clients of loops no longer running."""
-        with self._lock:
-            client, self._client = self._client, None
-            stale = [
-                key
-                for key, (ref, _) in self._aclients.items()
-                if (loop := ref()) is None or loop.is_closed() or not loop.is_running()
-            ]
-            discarded = [self._aclients.pop(key)[1] for key in stale]
-        if client is not None:
-            client.close()
-        for aclient in discarded:
-            _discard(aclient)
+        self._clients.close()
 
     async def aclose(self) -> None:
         """Close the running loop's async client, then the rest as :meth:`close` does."""
-        entry = self._aclients.pop(id(asyncio.get_running_loop()), None)
-        if entry is not None:
-            await entry[1].close()
-        self.close()
+        await self._clients.aclose()
 
 
 _ENDED_EARLY = Failure("stream_cut", detail="the stream ended before its message_stop event")
@@ -440,12 +403,3 @@ def timing_kind(failure: Failure, *, streamed: bool) -> Failure:
     if left is not None and left <= 0.002:
         return dataclasses.replace(failure, kind="deadline", detail="deadline reached")
     return failure
-
-
-def _discard(client: Any) -> None:
-    """Close an async client whose event loop is gone, without that loop.
-
-    Its connections' sockets are closed directly and the client marked closed, so it
-    neither warns nor schedules its own close on whichever loop runs next.
-    """
-    close_async_quietly(client._client)
