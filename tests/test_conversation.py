@@ -414,7 +414,7 @@ def test_answer_from_anthropic_tool_use() -> None:
     assert answer.text == "Looking."
     assert answer.tool_calls == (ToolCall("toolu_1", "w", {"city": "P"}),)
     assert (answer.finish_reason, answer.stop_reason) == ("tool_calls", "tool_use")
-    assert answer.usage == Usage(130, 5, 100, 20, None)
+    assert answer.usage == Usage(130, 5, 100, 20, 0)
     assert answer.thinking == (Thinking("hmm", "sig", "anthropic"),)
 
 
@@ -495,9 +495,13 @@ def test_response_message_round_trips_through_both_providers() -> None:
 
 
 def test_usage_positional_and_unreported() -> None:
-    """Usage(in, out) still works; fields are None when not reported."""
+    """Usage(in, out) still works; input and output are None when not reported, the
+    detail counts 0 (as the contract says)."""
     assert Usage(1, 2).input_tokens == 1
     assert Usage().output_tokens is None
+    assert Usage().input_tokens is None
+    assert (Usage().cache_read_tokens, Usage().cache_write_tokens) == (0, 0)
+    assert Usage().reasoning_tokens == 0
     assert Response("t", "e", "p", "m").tool_calls == ()
 
 

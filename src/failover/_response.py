@@ -50,8 +50,11 @@ class Attempt:
 
 @dataclass(frozen=True, slots=True)
 class Usage:
-    """Token counts as the provider reported them; ``None`` where it reported nothing.
+    """Token counts as the provider reported them.
 
+    ``input_tokens`` and ``output_tokens`` are ``None`` when the provider reported no
+    usage at all, so "nothing reported" is never mistaken for zero tokens. The detail
+    counts are 0 when not reported (most answers use no cache and no reasoning).
     ``input_tokens`` is counted the same way on every provider: it includes the tokens
     read from and written to the provider's prompt cache (Anthropic reports those apart
     from its ``input_tokens``; OpenAI's ``prompt_tokens`` already holds them).
@@ -66,9 +69,9 @@ class Usage:
 
     input_tokens: int | None = None
     output_tokens: int | None = None
-    cache_read_tokens: int | None = None
-    cache_write_tokens: int | None = None
-    reasoning_tokens: int | None = None
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    reasoning_tokens: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -96,9 +96,9 @@ class CacheEntry:
         return Usage(
             self.input_tokens,
             self.output_tokens,
-            self.cache_read_tokens,
-            self.cache_write_tokens,
-            self.reasoning_tokens,
+            self.cache_read_tokens or 0,
+            self.cache_write_tokens or 0,
+            self.reasoning_tokens or 0,
         )
 
     def to_json(self) -> str:

@@ -120,7 +120,7 @@ def anthropic_usage(usage: Any) -> Usage:
     read = getattr(usage, "cache_read_input_tokens", None)
     write = getattr(usage, "cache_creation_input_tokens", None)
     total = None if given is None else given + (read or 0) + (write or 0)
-    return Usage(total, usage.output_tokens, read, write, None)
+    return Usage(total, usage.output_tokens, read or 0, write or 0, 0)
 
 
 def answer_from_openai(response: Any, *, thinking_provider: str = "litellm") -> Answer:
@@ -171,7 +171,8 @@ def openai_usage(usage: Any) -> Usage:
     write = getattr(usage, "cache_creation_input_tokens", None)
     out_details = getattr(usage, "completion_tokens_details", None)
     reasoning = getattr(out_details, "reasoning_tokens", None) if out_details else None
-    return Usage(prompt, getattr(usage, "completion_tokens", None), read, write, reasoning)
+    completion = getattr(usage, "completion_tokens", None)
+    return Usage(prompt, completion, read or 0, write or 0, reasoning or 0)
 
 
 class ToolCallBuffer:
