@@ -165,9 +165,9 @@ def anthropic_side(url: str, quick: bool) -> dict[str, Any]:
     pol = policy(primary=anthropic_endpoint(url))
     router = Router.from_dict(pol)  # default listeners: what users run
     bare = Router.from_dict(pol, listeners=[])
-    endpoint = bare._endpoints("chat")[0]
+    endpoint = bare._routes["chat"][0]
     timed = endpoint.provider = TimedProvider(endpoint.provider)
-    adapter = Router.from_dict(pol, listeners=[])._endpoints("chat")[0].provider
+    adapter = Router.from_dict(pol, listeners=[])._routes["chat"][0].provider
     call = ProviderRequest(
         messages=MSG, params={"max_tokens": 64}, connect_timeout=3.0, read_timeout=60.0
     )
@@ -237,11 +237,11 @@ def breakdown(url: str, quick: bool) -> dict[str, Any]:
     stubbed = {}
     for label, kwargs in (("default listeners", {}), ("listeners=[]", {"listeners": []})):
         r = Router.from_dict(pol, **kwargs)
-        r._endpoints("chat")[0].provider = stub_provider()
+        r._routes["chat"][0].provider = stub_provider()
         stubbed[label] = r
     seen: list[str] = []
     counting = Router.from_dict(pol, listeners=[lambda e: seen.append(type(e).__name__)])
-    counting._endpoints("chat")[0].provider = stub_provider()
+    counting._routes["chat"][0].provider = stub_provider()
     counting.complete(MSG, max_tokens=64)
 
     number = 2000 if quick else 10000
@@ -292,7 +292,7 @@ def breakdown(url: str, quick: bool) -> dict[str, Any]:
         _deadline.reset_deadline(_deadline.set_deadline(90.0))
 
     def lazy_import() -> None:
-        from failover._attempts import call_sync  # noqa: F401
+        from failover._route_call import RouteCall  # noqa: F401
 
     pieces = {
         "AttemptFinished(...) (frozen dataclass, 16 fields)": lambda: AttemptFinished(
@@ -331,7 +331,7 @@ def breakdown(url: str, quick: bool) -> dict[str, Any]:
         "CallStarted(...)": lambda: CallStarted("chat", 1, 5, False),
         "deadline_scope() (@contextmanager, the old per-attempt way)": scope,
         "set_deadline + reset_deadline (what an attempt now does)": set_reset,
-        "function-level `from ._attempts import call_sync` (one per call)": lazy_import,
+        "function-level `from ._route_call import RouteCall` (one per call)": lazy_import,
         "breaker acquire + success": permit,
         "StatsListener(AttemptFinished)": lambda: stats(finished),
     }

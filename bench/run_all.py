@@ -226,8 +226,8 @@ def goals(r: dict[str, Any]) -> list[tuple[str, str, str, bool | None]]:
             (
                 "No request or socket to the open primary",
                 "0 requests",
-                f"{ob['checks']['primary_request_count']} requests, client created:"
-                f" {ob['checks']['primary_client_created']}",
+                f"{ob['checks']['primary_request_count']} requests,"
+                f" {ob['checks']['primary_connections']} connections",
                 ob["no_request_to_primary"],
             )
         )
@@ -512,8 +512,8 @@ def sections(results: dict[str, Any]) -> list[str]:
         )
         c = ob["checks"]
         lines += [
-            f"Primary: {c['primary_request_count']} requests received; its SDK client was"
-            f" {'created' if c['primary_client_created'] else 'never created (so no socket)'};"
+            f"Primary: {c['primary_request_count']} requests received; its client (built with"
+            f" the Router) holds {c['primary_connections']} connections;"
             f" breaker `{c['primary_state']}`; the last call's attempts:"
             f" {', '.join(f'{e} {o}' for e, o in c['last_attempts'])}.",
             "",
