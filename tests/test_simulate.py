@@ -550,3 +550,15 @@ def test_replays_what_the_trace_listener_writes(tmp_path: Path) -> None:
     assert (failure.kind, failure.status_code, latency) == ("overloaded", 529, 0.1)
     assert behaviour(1.0 - 1e-9, None)[0] is not None  # type: ignore[arg-type]
     assert behaviour(1.0, None) == (None, 0.5)  # type: ignore[arg-type]
+
+
+def test_set_reaches_the_retry_budget() -> None:
+    """`--set retry.budget.ratio=...` makes candidates whose budgets differ, and a tighter
+    budget sends fewer requests to a failing endpoint."""
+    retry = {"attempts": 3, "backoff": {"initial": "1.02s", "max": "10s", "jitter": "none"}}
+    pol = policy(retry=retry, breaker={"failure_threshold": 100000})
+    loose, tight = run(pol, OUTAGE, sets=["retry.budget.ratio=1,0"])
+    assert loose.candidate.endpoints["primary"].retry.budget.ratio == 1.0
+    assert tight.candidate.endpoints["primary"].retry.budget.ratio == 0.0
+    assert tight.wasted < loose.wasted
+    assert tight.availability == loose.availability == 1.0

@@ -28,7 +28,7 @@ from ..policy._model import (
     TimeoutOverride,
     TimeoutPolicy,
 )
-from ..policy._sections import Override, merge
+from ..policy._sections import Override, RetryBudgetPolicy, merge
 
 __all__ = ["MAX_CANDIDATES", "Candidate", "EndpointSettings", "candidates"]
 
@@ -39,6 +39,7 @@ _BLOCKS: Final[Mapping[str, type[BaseModel]]] = {
     "breaker": BreakerPolicy,
     "retry": RetryPolicy,
     "retry.backoff": BackoffPolicy,
+    "retry.budget": RetryBudgetPolicy,
     "timeout": TimeoutPolicy,
 }
 _OVERRIDES: Final[Mapping[str, type[Override]]] = {
@@ -78,7 +79,7 @@ def candidates(policy: Policy, route: str, sets: Sequence[str]) -> list[Candidat
     """The cartesian product of ``--set KEY=V1,V2,...`` over a route's settings.
 
     ``KEY`` is ``breaker.FIELD``, ``retry.FIELD``, ``retry.backoff.FIELD``,
-    ``timeout.FIELD`` or ``deadline``, optionally prefixed by an endpoint name to change
+    ``retry.budget.FIELD``, ``timeout.FIELD`` or ``deadline``, optionally prefixed by an endpoint name to change
     that endpoint only (otherwise every endpoint of the route, like a route override).
     Values are read as the policy reads them (``10s``, ``0.5``, ``null`` or ``off``).
 
