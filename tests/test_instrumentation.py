@@ -787,3 +787,40 @@ def test_router_takes_its_listeners_from_the_policy(
     with Router.from_dict(policy, listeners=[]) as router:
         assert router._hear.all == ()
         assert isinstance(router._stats, StatsListener)  # status()'s own
+
+
+def test_prometheus_counts_skipped_malformed_events(fakes: list[FakeProvider]) -> None:
+    """A malformed event skipped in a healthy stream is counted for its endpoint."""
+    from failover.testing import MalformedEvent
+
+    registry = CollectorRegistry()
+    listener = PrometheusListener(registry, namespace="mal")
+    labels = {"endpoint": "primary", "provider": "anthropic"}
+    before = registry.get_sample_value("mal_stream_events_skipped_total", labels) or 0.0
+    fakes[0].set_mode(MalformedEvent(after_events=4))
+    with Router.from_dict(policy_for(fakes[:1]), listeners=[listener]) as router:
+        with router.stream(MSG) as s:
+            assert "".join(s) == "Hello from primary"
+    after = registry.get_sample_value("mal_stream_events_skipped_total", labels)
+    assert after == before + 1
+
+
+def test_prometheus_shows_degraded_shared_state() -> None:
+    """failover_shared_state_up is 0 for a Redis the process could not reach (degraded)."""
+    import socket
+
+    from failover.breaker._redis_connect import connection
+
+    with socket.socket() as hole:
+        hole.bind(("127.0.0.1", 0))
+        hole.listen(8)
+        url = f"redis://:s3cret@127.0.0.1:{hole.getsockname()[1]}/0"
+        conn = connection(url, 0.05)
+        conn.failed(TimeoutError("no answer"))
+        registry = CollectorRegistry()
+        PrometheusListener(registry, namespace="sh")
+        masked = f"redis://:***@127.0.0.1:{hole.getsockname()[1]}/0"
+        assert registry.get_sample_value("sh_shared_state_up", {"redis": masked}) == 0.0
+        conn.recovered()
+        assert registry.get_sample_value("sh_shared_state_up", {"redis": masked}) == 1.0
+        assert b"s3cret" not in generate_latest(registry)

@@ -62,3 +62,20 @@ def test_debug_for_every_attempt_and_never_the_prompt_or_key(
     dump = "\n".join(f"{r.getMessage()} {r.__dict__!r}" for r in caplog.records)
     assert "twelve chars" not in dump
     assert KEY not in dump
+
+
+def test_each_failure_kind_logs_what_it_means(caplog: pytest.LogCaptureFixture) -> None:
+    """A failed attempt's log line names its kind and says what the kind means."""
+    from failover._events import AttemptFinished
+    from failover._failures import KINDS, describe
+    from failover.instrumentation import LoggingListener
+
+    listener = LoggingListener()
+    with caplog.at_level(logging.DEBUG, logger="failover"):
+        for kind in KINDS:
+            listener(AttemptFinished("chat", "a", "m", 0, "error", 0.01, 0.01, error=kind))
+    messages = [r.getMessage() for r in caplog.records]
+    assert len(messages) == len(KINDS)
+    assert len({describe(k) for k in KINDS}) == len(KINDS)  # no two kinds read the same
+    for kind, message in zip(KINDS, messages, strict=True):
+        assert f"try 1: {kind} in 10 ms ({describe(kind)})" in message

@@ -72,15 +72,21 @@ class LoggingListener:
             if not log.isEnabledFor(level):
                 return
             status = f" HTTP {event.status_code}" if event.status_code is not None else ""
+            meaning = ""
+            if event.outcome == "error":  # each failure kind says what happened
+                from .._failures import describe
+
+                meaning = f" ({describe(event.error or 'unknown')})"
             log.log(
                 level,
-                "%s %s try %d: %s%s in %.0f ms",
+                "%s %s try %d: %s%s in %.0f ms%s",
                 event.route,
                 event.endpoint,
                 event.retry + 1,
                 event.error or event.outcome,
                 status,
                 event.latency * 1000,
+                meaning,
                 extra=_extra(event),
             )
             return

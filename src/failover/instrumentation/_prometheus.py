@@ -9,9 +9,10 @@ table: never a key, a prompt or anything a caller controls, so cardinality stays
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from .._events import (
@@ -91,6 +92,38 @@ class _Metrics:
             registry=registry,
             buckets=LATENCY_BUCKETS,
         )
+        registry.register(_ProcessCollector(namespace))
+
+
+class _ProcessCollector:
+    """What lower layers count for the whole process, read when Prometheus scrapes:
+    malformed stream events skipped, and whether each shared-state Redis is in use or
+    the process runs on local breakers (``degraded``)."""
+
+    def __init__(self, namespace: str) -> None:
+        self._ns = namespace
+
+    def collect(self) -> Iterator[Any]:
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+        skipped = CounterMetricFamily(
+            f"{self._ns}_stream_events_skipped",
+            "Malformed stream events skipped (the stream went on).",
+            labels=("endpoint", "provider"),
+        )
+        malformed = sys.modules.get("failover.providers._malformed")
+        for (endpoint, provider), count in dict(getattr(malformed, "SKIPPED", {})).items():
+            skipped.add_metric((endpoint, provider), count)
+        yield skipped
+        shared = GaugeMetricFamily(
+            f"{self._ns}_shared_state_up",
+            "1 while breaker state is shared through this Redis, 0 while degraded to local.",
+            labels=("redis",),
+        )
+        connect = sys.modules.get("failover.breaker._redis_connect")
+        for conn in list(getattr(connect, "_connections", {}).values()):
+            shared.add_metric((conn.url,), 1.0 if conn.healthy else 0.0)
+        yield shared
 
 
 # Metrics may be registered once per registry; listeners sharing one share its metrics.
@@ -116,7 +149,10 @@ class PrometheusListener:
     ``failover_failures_total``, ``failover_failovers_total``,
     ``failover_cache_fallbacks_total``, ``failover_cache_hits_total``,
     ``failover_deadline_exceeded_total``, ``failover_breaker_state``,
-    ``failover_call_duration_seconds`` and ``failover_attempt_duration_seconds``. Several
+    ``failover_call_duration_seconds``, ``failover_attempt_duration_seconds``, and for the
+    whole process ``failover_stream_events_skipped_total`` (malformed stream events skipped)
+    and ``failover_shared_state_up`` (1 per shared-state Redis in use, 0 while degraded
+    to local breakers). Several
     listeners on one registry and namespace share the same metrics, so building one per
     Router is fine.
 

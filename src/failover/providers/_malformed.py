@@ -9,13 +9,14 @@ the adapters check that the final event came.
 
 from __future__ import annotations
 
+import collections
 import json
 import logging
 from collections.abc import AsyncIterator, Iterator
 from contextvars import ContextVar
 from typing import Any
 
-__all__ = ["EVENT_COUNTS", "TolerantDecoder", "log_malformed"]
+__all__ = ["EVENT_COUNTS", "SKIPPED", "TolerantDecoder", "log_malformed"]
 
 _log = logging.getLogger("failover")
 
@@ -24,8 +25,14 @@ EVENT_COUNTS: ContextVar[list[int] | None] = ContextVar("failover_event_counts",
 (a list, so counts made on a worker thread's copy of the context are seen by the caller)."""
 
 
+SKIPPED: collections.Counter[tuple[str, str]] = collections.Counter()
+"""Malformed events skipped in this process, by (endpoint, provider): what the Prometheus
+listener exports as ``failover_stream_events_skipped_total``."""
+
+
 def log_malformed(endpoint: str, provider: str, model: str, what: str) -> None:
-    """Log one skipped malformed stream event (WARNING, logger ``failover``)."""
+    """Count and log one skipped malformed stream event (WARNING, logger ``failover``)."""
+    SKIPPED[endpoint, provider] += 1
     _log.warning(
         "%s: skipped a malformed stream event (%s)",
         endpoint,
