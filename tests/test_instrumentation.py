@@ -798,9 +798,11 @@ def test_prometheus_counts_skipped_malformed_events(fakes: list[FakeProvider]) -
     labels = {"endpoint": "primary", "provider": "anthropic"}
     before = registry.get_sample_value("mal_stream_events_skipped_total", labels) or 0.0
     fakes[0].set_mode(MalformedEvent(after_events=4))
-    with Router.from_dict(policy_for(fakes[:1]), listeners=[listener]) as router:
-        with router.stream(MSG) as s:
-            assert "".join(s) == "Hello from primary"
+    with (
+        Router.from_dict(policy_for(fakes[:1]), listeners=[listener]) as router,
+        router.stream(MSG) as s,
+    ):
+        assert "".join(s) == "Hello from primary"
     after = registry.get_sample_value("mal_stream_events_skipped_total", labels)
     assert after == before + 1
 

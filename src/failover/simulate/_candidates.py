@@ -79,8 +79,9 @@ def candidates(policy: Policy, route: str, sets: Sequence[str]) -> list[Candidat
     """The cartesian product of ``--set KEY=V1,V2,...`` over a route's settings.
 
     ``KEY`` is ``breaker.FIELD``, ``retry.FIELD``, ``retry.backoff.FIELD``,
-    ``retry.budget.FIELD``, ``timeout.FIELD`` or ``deadline``, optionally prefixed by an endpoint name to change
-    that endpoint only (otherwise every endpoint of the route, like a route override).
+    ``retry.budget.FIELD``, ``timeout.FIELD`` or ``deadline``, optionally prefixed by an
+    endpoint name to change that endpoint only (otherwise every endpoint of the route, like
+    a route override).
     Values are read as the policy reads them (``10s``, ``0.5``, ``null`` or ``off``).
 
     Raises:
