@@ -71,7 +71,41 @@ class BreakerStore(Protocol):
         """The state and counters now."""
 
 
-class MemoryBreakerStore(pybreaker.CircuitBreakerStorage):
+class StorageView(pybreaker.CircuitBreakerStorage):
+    """pybreaker's storage interface over a store whose transitions happen elsewhere.
+
+    pybreaker's state objects read the state and counters through it; their writes
+    (which they make on every transition) are no-ops: the store already changed state and
+    reset what each transition resets, atomically with the transition itself.
+    """
+
+    @property
+    def current(self) -> State:
+        """The state as last known (the store's own)."""
+        raise NotImplementedError
+
+    @property
+    def state(self) -> str:
+        return _TO_PYBREAKER[self.current]
+
+    @state.setter
+    def state(self, state: str) -> None:
+        """Transitions happen in the store; pybreaker's writes are ignored."""
+
+    def increment_counter(self) -> None:
+        """Counting happens in the store."""
+
+    def reset_counter(self) -> None:
+        """Counting happens in the store."""
+
+    def increment_success_counter(self) -> None:
+        """Counting happens in the store."""
+
+    def reset_success_counter(self) -> None:
+        """Counting happens in the store."""
+
+
+class MemoryBreakerStore(StorageView):
     """Process-local breaker state: :class:`BreakerCore` behind a lock.
 
     It implements pybreaker's storage interface for reading. pybreaker's own counter
@@ -115,26 +149,6 @@ class MemoryBreakerStore(pybreaker.CircuitBreakerStorage):
         return self._core.state
 
     # --- pybreaker's storage interface ---
-    @property
-    def state(self) -> str:
-        return _TO_PYBREAKER[self._core.state]
-
-    @state.setter
-    def state(self, state: str) -> None:
-        """Transitions happen in the core; pybreaker's writes are ignored."""
-
-    def increment_counter(self) -> None:
-        """Counting happens in the core."""
-
-    def reset_counter(self) -> None:
-        """Counting happens in the core."""
-
-    def increment_success_counter(self) -> None:
-        """Counting happens in the core."""
-
-    def reset_success_counter(self) -> None:
-        """Counting happens in the core."""
-
     @property
     def counter(self) -> int:
         return self._core.consecutive_failures

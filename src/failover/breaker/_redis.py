@@ -38,12 +38,11 @@ import threading
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, NamedTuple
 
-import pybreaker
 import redis
 
 from .._clock import Clock
 from ..policy._model import BreakerPolicy
-from ._breaker import _TO_PYBREAKER, MemoryBreakerStore
+from ._breaker import MemoryBreakerStore, StorageView
 from ._core import Admission, BreakerSnapshot, State, Transition
 from ._redis_connect import Mode, connection
 from ._redis_lua import SCRIPT, Reply, parse_reply
@@ -86,7 +85,7 @@ class _Plan(NamedTuple):
     reason: str
 
 
-class RedisBreakerStore(pybreaker.CircuitBreakerStorage):
+class RedisBreakerStore(StorageView):
     """One breaker's state in Redis, shared by every process and thread using the key.
 
     Args:
@@ -377,26 +376,6 @@ class RedisBreakerStore(pybreaker.CircuitBreakerStorage):
         return reply
 
     # --- pybreaker's storage interface (read-only: transitions happen in the script) ---
-    @property
-    def state(self) -> str:
-        return _TO_PYBREAKER[self.current]
-
-    @state.setter
-    def state(self, state: str) -> None:
-        """Transitions happen in Redis; pybreaker's writes are ignored."""
-
-    def increment_counter(self) -> None:
-        """Counting happens in Redis."""
-
-    def reset_counter(self) -> None:
-        """Counting happens in Redis."""
-
-    def increment_success_counter(self) -> None:
-        """Counting happens in Redis."""
-
-    def reset_success_counter(self) -> None:
-        """Counting happens in Redis."""
-
     @property
     def counter(self) -> int:
         if self._local_active:
