@@ -282,8 +282,10 @@ def fakes_child(cfg: Config) -> None:
 class Fakes:
     """The parent's handle on the fakes' process."""
 
-    def __init__(self, cfg: Config) -> None:
-        args = [sys.executable, __file__, "--fakes-child", json.dumps(dataclasses.asdict(cfg))]
+    def __init__(self, cfg: Config | None = None, args: list[str] | None = None) -> None:
+        if args is None:  # this soak's own child, given its settings
+            assert cfg is not None
+            args = [sys.executable, __file__, "--fakes-child", json.dumps(dataclasses.asdict(cfg))]
         self._proc = subprocess.Popen(
             args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
         )

@@ -32,7 +32,6 @@ import contextlib
 import dataclasses
 import json
 import random
-import subprocess
 import sys
 import threading
 import time
@@ -180,38 +179,9 @@ def fakes_child() -> None:
         fake.stop()
 
 
-class Fakes:
-    """The parent's handle on the fakes' process."""
-
-    def __init__(self) -> None:
-        self._proc = subprocess.Popen(
-            [sys.executable, __file__, "--fakes-child"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        self.urls: dict[str, str] = self.command(None)["urls"]
-
-    def command(self, line: str | None) -> dict[str, Any]:
-        assert self._proc.stdin is not None
-        assert self._proc.stdout is not None
-        if line is not None:
-            self._proc.stdin.write(line + "\n")
-            self._proc.stdin.flush()
-        got = self._proc.stdout.readline()
-        if not got:
-            raise RuntimeError(f"the fakes' process died (exit code {self._proc.wait()})")
-        result: dict[str, Any] = json.loads(got)
-        return result
-
-    def close(self) -> None:
-        assert self._proc.stdin is not None
-        self._proc.stdin.close()
-        try:
-            self._proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self._proc.kill()
-            self._proc.wait()
+def Fakes() -> chaos.Fakes:  # noqa: N802 - a constructor, as chaos.Fakes is
+    """The parent's handle on this soak's fakes' process (chaos.Fakes, our child)."""
+    return chaos.Fakes(args=[sys.executable, __file__, "--fakes-child"])
 
 
 # --- running ---------------------------------------------------------------------------
