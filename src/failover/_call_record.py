@@ -54,6 +54,7 @@ class CallRecord:
         restartable: whether the caller can take a restarted answer (``s.events()``).
         aio: whether the plan is driven on an event loop (shared state is then asked
             with ``redis.asyncio``: steps :class:`Acquire` and :class:`Lookup`).
+        stats: the Router's stats listener, told of every attempt directly.
     """
 
     def __init__(
