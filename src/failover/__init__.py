@@ -22,7 +22,8 @@ from ._errors import (
     StreamInterrupted,
 )
 from ._response import Attempt, Response, Thinking, ToolCall, Usage
-from ._router import EndpointStatus, Router
+from ._router import Router
+from ._status import EndpointStatus
 from ._stream_events import (
     Finished,
     Restarted,

@@ -13,7 +13,6 @@ import os
 import random
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +21,7 @@ from ._clock import Clock, SystemClock
 from ._events import Audience, BreakerStateChanged, CallStarted, Listener, emit
 from ._response import Response
 from ._route_call import RouteCall
+from ._status import EndpointStatus, endpoint_statuses
 from ._steps import Acquire, Lookup, Send, Sleep
 from .instrumentation._logging import LoggingListener
 
@@ -39,37 +39,6 @@ __all__ = ["EndpointStatus", "Router"]
 
 # Call ids are unique across Routers, so one listener can serve several of them.
 _CALL_IDS = itertools.count(1)
-
-
-@dataclass(frozen=True, slots=True)
-class EndpointStatus:
-    """One endpoint's breaker and recent health, as ``Router.status()`` reports it.
-
-    Times are Unix timestamps (seconds); latencies are seconds. The ``recent_`` figures
-    and latency percentiles cover the stats window (5 minutes by default; successful
-    requests only for latency). ``shared`` says where the breaker's state lives:
-    ``"local"`` (this process), ``"redis"`` (shared by the fleet), or ``"degraded"``
-    (Redis is away; this process runs on its own breaker until it is back).
-    """
-
-    name: str
-    provider: str
-    model: str
-    state: str
-    consecutive_failures: int
-    window_calls: int
-    window_failures: int
-    total_successes: int
-    total_failures: int
-    opened_at: float | None
-    retry_at: float | None
-    latency_p50: float | None
-    latency_p95: float | None
-    latency_p99: float | None = None
-    recent_calls: int = 0
-    recent_errors: Mapping[str, int] = field(default_factory=dict)
-    recent_skipped: int = 0
-    shared: str = "local"
 
 
 class Router:
@@ -404,38 +373,7 @@ class Router:
 
     def status(self) -> list[EndpointStatus]:
         """Each endpoint's breaker state, failure counts and recent latency."""
-        wall = getattr(self._clock, "time", None)
-        now_wall = wall() if callable(wall) else time.time()
-        now_mono = self._clock.monotonic()
-        recent = self._stats.snapshot()
-        out = []
-        for (name, _), breaker in self._breakers.items():
-            ep = self.policy.endpoints[name]
-            snap = breaker.snapshot()
-            stats = recent.get(name)
-            out.append(
-                EndpointStatus(
-                    name=breaker.name,
-                    provider=ep.provider,
-                    model=ep.model,
-                    state=snap.state,
-                    consecutive_failures=snap.consecutive_failures,
-                    window_calls=snap.window_calls,
-                    window_failures=snap.window_failures,
-                    total_successes=snap.total_successes,
-                    total_failures=snap.total_failures,
-                    opened_at=_wall(snap.opened_at, now_wall, now_mono),
-                    retry_at=_wall(snap.retry_at, now_wall, now_mono),
-                    latency_p50=stats.p50 if stats else None,
-                    latency_p95=stats.p95 if stats else None,
-                    latency_p99=stats.p99 if stats else None,
-                    recent_calls=stats.calls if stats else 0,
-                    recent_errors=dict(stats.errors) if stats else {},
-                    recent_skipped=stats.skipped if stats else 0,
-                    shared=breaker.shared,
-                )
-            )
-        return out
+        return endpoint_statuses(self._breakers, self.policy, self._stats, self._clock)
 
     def breaker(self, endpoint: str) -> Breaker:
         """The breaker of ``endpoint`` (as its own routes use it), for inspection or tests."""
@@ -503,7 +441,3 @@ def _checked(messages: Any, route: Any) -> Sequence[Mapping[str, Any]]:
                 f" not {type(message).__name__}"
             )
     return checked
-
-
-def _wall(mono: float | None, now_wall: float, now_mono: float) -> float | None:
-    return None if mono is None else now_wall - (now_mono - mono)
