@@ -515,3 +515,56 @@ def test_tool_call_buffer_accumulates_openai_deltas() -> None:
     buffer.start(1, "toolu_2", "x")
     buffer.add(1, "{}")
     assert buffer.calls() == (ToolCall("call_1", "w", {"city": "P"}), ToolCall("toolu_2", "x", {}))
+
+
+@pytest.mark.parametrize(
+    ("messages", "params"),
+    [
+        ([{"role": "user", "content": "hi"}], {"max_tokens": 64}),
+        ([{"role": "user", "content": "hi"}], {}),
+        ([{"role": "user", "content": "hi"}], {"max_tokens": 8, "system": "be brief"}),
+        ([{"role": "user", "content": "hi"}], {"system": ""}),
+        (
+            [
+                {"role": "user", "content": "a"},
+                {"role": "assistant", "content": "b"},
+                {"role": "user", "content": "c"},
+            ],
+            {"max_tokens": 16},
+        ),
+    ],
+)
+def test_plain_fast_path_matches_the_general_translation(
+    messages: list[dict[str, Any]], params: dict[str, Any]
+) -> None:
+    """A plain chat skips the general translation and gets exactly what it would make."""
+    from failover.conversation import plain_anthropic_kwargs
+
+    fast = plain_anthropic_kwargs(messages, params, "m", default_max_tokens=4096)
+    assert fast is not None
+    assert fast == to_anthropic_kwargs(parse_request(messages, params), "m")
+
+
+@pytest.mark.parametrize(
+    ("messages", "params"),
+    [
+        ([{"role": "system", "content": "s"}, {"role": "user", "content": "hi"}], {}),
+        ([{"role": "assistant", "content": "first"}], {}),
+        ([{"role": "user", "content": "a"}, {"role": "user", "content": "b"}], {}),
+        ([{"role": "user", "content": [{"type": "text", "text": "hi"}]}], {}),
+        ([{"role": "user", "content": ""}], {}),
+        ([{"role": "user", "content": "hi", "name": "x"}], {}),
+        ([{"role": "user", "content": "hi"}], {"temperature": 0.2}),
+        ([{"role": "user", "content": "hi"}], {"system": [{"type": "text", "text": "s"}]}),
+        (({"role": "user", "content": "hi"},), {}),
+        ([], {}),
+    ],
+)
+def test_plain_fast_path_leaves_everything_else_to_the_translation(
+    messages: Any, params: dict[str, Any]
+) -> None:
+    """Anything but a plain chat (system turns, blocks, merged turns, other keywords...)
+    goes through the general translation."""
+    from failover.conversation import plain_anthropic_kwargs
+
+    assert plain_anthropic_kwargs(messages, params, "m") is None

@@ -8,7 +8,7 @@ gave) and the objects a call ends with. The decisions live in the plan.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from ._errors import AllEndpointsFailed, DeadlineExceeded, RequestError, StreamInterrupted
 from ._events import (
@@ -83,22 +83,32 @@ class CallRecord:
         self.rand = rand
         self.call_id = call_id
         self.stats = stats
-        self._chars = -1
-        self.stream = stream
-        self.on_interrupt: str = route.on_interrupt
-        self.restartable = restartable or route.on_interrupt == "restart"
+        if stream:  # what only a stream needs; the rest keep the class's defaults
+            self.stream = True
+            self.on_interrupt = route.on_interrupt
+            self.restartable = restartable or route.on_interrupt == "restart"
+            self.parts = []
         self.aio = aio
         self.cache_settings = route.cache
         self.cache = cache if route.cache is not None else None
         self.start = clock.monotonic()
         self.deadline: float = self.start + route.deadline
         self.attempts: list[Attempt] = []
-        self.deadline_hit = False
-        self.finished = False
-        self.parts: list[str] = []
-        self._seam = False
-        self._key: str | None = None
-        self._interruption: ProviderFailure | None = None
+
+    # Defaults a call changes only when something happens (a deadline, a stream, a cut):
+    # set here once rather than on every call.
+    stream = False
+    on_interrupt = "raise"
+    restartable = False
+    # A stream gets its own list; any other call keeps this empty tuple (appending to it
+    # would fail loudly rather than leak text between calls).
+    parts: list[str] = cast("list[str]", ())
+    deadline_hit = False
+    finished = False
+    _chars = -1
+    _seam = False
+    _key: str | None = None
+    _interruption: ProviderFailure | None = None
 
     @property
     def request_chars(self) -> int:

@@ -57,12 +57,17 @@ def remaining() -> float | None:
     return None if deadline is None else deadline - time.monotonic()
 
 
-def _bound(timeout: float | None) -> float | None:
-    # Runs on every socket operation: remaining() inlined, no max()/min() calls.
-    deadline = _DEADLINE.get()
+def _bound(
+    timeout: float | None,
+    _get: Any = _DEADLINE.get,
+    _now: Any = time.monotonic,
+) -> float | None:
+    # Runs on every socket operation: remaining() inlined, no max()/min() calls, and
+    # the two lookups bound as defaults.
+    deadline = _get()
     if deadline is None:
         return timeout
-    left = deadline - time.monotonic()
+    left = deadline - _now()
     if left < 0.001:  # noqa: PLR1730 - max() is a call; zero would make the socket non-blocking
         left = 0.001
     return left if timeout is None or timeout > left else timeout

@@ -223,7 +223,13 @@ class Router:
         aio: bool = False,
     ) -> RouteCall:
         """A new call of ``route``, its arguments checked and ``messages`` read once."""
-        messages = _checked(messages, route)
+        if type(messages) is not list or (route is not None and type(route) is not str):
+            messages = _checked(messages, route)
+        else:  # the common case, checked inline
+            for message in messages:
+                if type(message) is not dict:
+                    messages = _checked(messages, route)
+                    break
         found = self._resolved.get(route)
         if found is None:  # raises RouteNotFound with a did-you-mean
             route_policy = self.policy.route(route)

@@ -130,10 +130,12 @@ class _Window:
         self.failures = 0
 
     def add(self, now: float, failed: bool) -> None:
-        self._expire(now)
-        if not self._buckets or now >= self._buckets[-1][0] + self._width:
-            self._buckets.append([now, 0, 0])
-        bucket = self._buckets[-1]
+        buckets = self._buckets
+        if not buckets or now >= buckets[-1][0] + self._width:
+            # Old buckets can only have aged out once time has left the newest one.
+            self._expire(now)
+            buckets.append([now, 0, 0])
+        bucket = buckets[-1]
         bucket[1] += 1
         self.calls += 1
         if failed:

@@ -21,7 +21,7 @@ from ._answer import (
     openai_usage,
     parse_arguments,
 )
-from ._anthropic import THINKING_BUDGETS, to_anthropic_kwargs
+from ._anthropic import THINKING_BUDGETS, plain_anthropic_kwargs, to_anthropic_kwargs
 from ._model import (
     InvalidRequest,
     Message,
@@ -52,6 +52,7 @@ __all__ = [
     "openai_usage",
     "parse_arguments",
     "parse_request",
+    "plain_anthropic_kwargs",
     "to_anthropic_kwargs",
     "to_openai_kwargs",
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import inspect
 import re
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ._model import Message, Part, Request, ToolChoice, UnsupportedRequest
@@ -57,6 +58,48 @@ def _accepted() -> frozenset[str]:
     create = inspect.signature(anthropic.resources.Messages.create).parameters
     stream = inspect.signature(anthropic.resources.Messages.stream).parameters
     return frozenset(create) & frozenset(stream) - {"self", "stream"}
+
+
+_PLAIN_PARAMS = frozenset({"max_tokens", "system"})
+_PLAIN_KEYS = frozenset({"role", "content"})
+_NEXT_ROLE = {"user": "assistant", "assistant": "user"}
+
+
+def plain_anthropic_kwargs(
+    messages: Sequence[Mapping[str, Any]],
+    params: Mapping[str, Any],
+    model: str,
+    *,
+    default_max_tokens: int = 4096,
+) -> dict[str, Any] | None:
+    """What :func:`to_anthropic_kwargs` would make of a plain chat, without the model in
+    between; ``None`` for anything else.
+
+    Plain: text-only turns (``{"role": ..., "content": "..."}``), user first, then
+    alternating, and no keyword but ``max_tokens`` and a text ``system``. Most calls are
+    this, and they skip the general translation's work.
+    """
+    if type(messages) is not list or not messages or not params.keys() <= _PLAIN_PARAMS:
+        return None
+    role = "user"
+    for message in messages:
+        if type(message) is not dict or message.keys() != _PLAIN_KEYS:
+            return None
+        content = message["content"]
+        if message["role"] != role or type(content) is not str or not content:
+            return None
+        role = _NEXT_ROLE[role]
+    kwargs: dict[str, Any] = {
+        "model": model,
+        "max_tokens": params.get("max_tokens", default_max_tokens),
+        "messages": list(messages),
+    }
+    system = params.get("system")
+    if system:
+        if type(system) is not str:
+            return None
+        kwargs["system"] = system
+    return kwargs
 
 
 def to_anthropic_kwargs(

@@ -134,7 +134,7 @@ class StatsListener:
                 counts.errors[kind] = counts.errors.get(kind, 0) + 1
 
     def _slice(self, ep: _Endpoint, now: float) -> _Slice:
-        index = math.floor(now / self._width)
+        index = int(now // self._width)
         slices = ep.slices
         if not slices or slices[-1].index < index:
             slices.append(_Slice(index))

@@ -20,6 +20,7 @@ from ..conversation import (
     anthropic_usage,
     finish_reason,
     parse_request,
+    plain_anthropic_kwargs,
     to_anthropic_kwargs,
 )
 from ..policy._model import EndpointPolicy
@@ -270,11 +271,15 @@ class AnthropicProvider:
         Any other exception (a bug in the translation) propagates as it is: it is not
         the endpoint's failure and must not count against its breaker.
         """
+        kwargs = plain_anthropic_kwargs(
+            call.messages, call.params, self._endpoint.model, default_max_tokens=DEFAULT_MAX_TOKENS
+        )
         try:
-            request = parse_request(call.messages, call.params)
-            kwargs = to_anthropic_kwargs(
-                request, self._endpoint.model, default_max_tokens=DEFAULT_MAX_TOKENS
-            )
+            if kwargs is None:
+                request = parse_request(call.messages, call.params)
+                kwargs = to_anthropic_kwargs(
+                    request, self._endpoint.model, default_max_tokens=DEFAULT_MAX_TOKENS
+                )
         except RequestTranslationError as exc:
             texts = request_texts(call.messages, call.params)
             detail = redact(str(exc), secrets=self._secrets, texts=texts)
