@@ -220,14 +220,20 @@ class CallRecord:
         latency = self.clock.monotonic() - t0
         permit.success(latency)
         usage = result.usage
-        self._noted(
-            ep,
-            Attempt(ep.name, "ok", latency=latency, retry=retry),
-            hears_ok(self.hear),  # the happy path builds no event nobody hears
-            request_id=result.request_id,
-            input_tokens=usage.input_tokens,
-            output_tokens=usage.output_tokens,
-        )
+        ok = Attempt(ep.name, "ok", latency=latency, retry=retry)
+        if not hears_ok(self.hear):  # the happy path: no event to build
+            self.attempts.append(ok)
+            if self.stats is not None:
+                self.stats.attempt(ep.name, "ok", latency, None)
+        else:
+            self._noted(
+                ep,
+                ok,
+                True,
+                request_id=result.request_id,
+                input_tokens=usage.input_tokens,
+                output_tokens=usage.output_tokens,
+            )
         response = Response(
             text=result.text,
             endpoint=ep.name,

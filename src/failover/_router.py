@@ -16,8 +16,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from . import _deadline
 from ._clock import Clock, SystemClock
+from ._deadline import reset_deadline, set_deadline
 from ._events import Audience, BreakerStateChanged, CallStarted, Listener, emit
 from ._response import Response
 from ._route_call import RouteCall
@@ -288,17 +288,17 @@ class Router:
             except StopIteration as done:
                 return done.value  # type: ignore[no-any-return]
             outcome = error = None
-            if isinstance(step, Sleep):
+            if isinstance(step, Send):
+                token = set_deadline(step.budget)
+                try:
+                    outcome = step.endpoint.provider.complete(step.request)
+                except BaseException as exc:  # given to the plan: it decides, and re-raises
+                    error = exc
+                finally:
+                    reset_deadline(token)
+            else:  # a plan that does not stream yields only Send and Sleep
+                assert isinstance(step, Sleep)
                 self._clock.sleep(step.seconds)
-                continue
-            assert isinstance(step, Send)  # a plan that does not stream yields no other step
-            token = _deadline.set_deadline(step.budget)
-            try:
-                outcome = step.endpoint.provider.complete(step.request)
-            except BaseException as exc:  # given to the plan: it decides, and re-raises
-                error = exc
-            finally:
-                _deadline.reset_deadline(token)
 
     async def acomplete(
         self,
@@ -316,16 +316,16 @@ class Router:
             except StopIteration as done:
                 return done.value  # type: ignore[no-any-return]
             outcome = error = None
-            if not isinstance(step, Send):  # a plan that does not stream yields no Relay
+            if isinstance(step, Send):
+                token = set_deadline(step.budget)
+                try:
+                    outcome = await step.endpoint.provider.acomplete(step.request)
+                except BaseException as exc:  # given to the plan: it decides, and re-raises
+                    error = exc
+                finally:
+                    reset_deadline(token)
+            else:  # a plan that does not stream yields no Relay
                 outcome = await self._shared_step(step)
-                continue
-            token = _deadline.set_deadline(step.budget)
-            try:
-                outcome = await step.endpoint.provider.acomplete(step.request)
-            except BaseException as exc:  # given to the plan: it decides, and re-raises
-                error = exc
-            finally:
-                _deadline.reset_deadline(token)
 
     async def _shared_step(self, step: Any) -> Any:
         """What an event loop awaits for a plan besides requests: a backoff sleep, a shared

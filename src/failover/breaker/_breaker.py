@@ -125,8 +125,12 @@ class MemoryBreakerStore(StorageView):
 
     # --- the atomic operations the Breaker uses ---
     def acquire(self) -> Admission:
+        core = self._core
+        generation = core.generation
+        if core.state == "closed":  # a closed breaker admits every call: no lock needed
+            return Admission(True, False, generation, None)
         with self._lock:
-            return self._core.acquire(self._clock.monotonic())
+            return core.acquire(self._clock.monotonic())
 
     def record(self, generation: int, trial: bool, failed: bool) -> Transition | None:
         with self._lock:
