@@ -52,7 +52,10 @@ class RouteCall(CallRecord):
         the time left, never less than its connect timeout unless that would take more
         than half of what is left; the last endpoint gets all of it.
         """
-        others = sum(1 for later in self.endpoints[index + 1 :] if later.breaker.state != "open")
+        endpoints = self.endpoints
+        if index + 1 == len(endpoints):  # the last endpoint: everything left is its own
+            return self.deadline, False
+        others = sum(1 for later in endpoints[index + 1 :] if later.breaker.state != "open")
         if not others:
             return self.deadline, False
         now = self.clock.monotonic()
