@@ -34,7 +34,7 @@ from ._base import (
 from ._clients import ClientPool
 from ._encode import encoding_detail
 from ._malformed import TolerantDecoder
-from ._redact import redact, request_texts
+from ._redact import redact_for
 
 __all__ = ["AnthropicProvider", "classify"]
 
@@ -46,7 +46,7 @@ def classify(exc: BaseException, call: ProviderRequest | None = None) -> Failure
     """Map an exception from the anthropic SDK (or httpx2 under it) to a :class:`Failure`.
 
     ``call``, when given, lets an encoding error name the parameter at fault. Details
-    are not yet redacted here: the adapter passes them through :func:`redact`.
+    are not yet redacted here: the adapter passes them through :func:`redact_for`.
     """
     if isinstance(exc, anthropic.APITimeoutError):
         return Failure("timeout", detail="timed out")
@@ -281,9 +281,7 @@ class AnthropicProvider:
                     request, self._endpoint.model, default_max_tokens=DEFAULT_MAX_TOKENS
                 )
         except RequestTranslationError as exc:
-            texts = request_texts(call.messages, call.params)
-            detail = redact(str(exc), secrets=self._secrets, texts=texts)
-            raise untranslatable(exc, detail) from exc
+            raise untranslatable(exc, redact_for(str(exc), call, self._secrets)) from exc
         read = call.read_timeout
         if stream:
             # After the first delta the router bounds each gap by stream_idle through
@@ -303,8 +301,7 @@ class AnthropicProvider:
     ) -> ProviderFailure:
         """``exc`` classified, its timing named, its detail cleaned of keys and prompt."""
         failure = timing_kind(classify(exc, call), streamed=streamed)
-        texts = request_texts(call.messages, call.params)
-        detail = redact(failure.detail, secrets=self._secrets, texts=texts)
+        detail = redact_for(failure.detail, call, self._secrets)
         return ProviderFailure(dataclasses.replace(failure, detail=detail))
 
     def complete(self, call: ProviderRequest) -> ProviderResult:

@@ -43,7 +43,7 @@ from ._malformed import EVENT_COUNTS
 from ._openai_clients import OpenAIClients
 from ._quiet import install as install_quiet
 from ._quiet import quiet, quiet_token, reset_quiet
-from ._redact import redact, request_texts
+from ._redact import redact_for
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 import litellm
@@ -363,9 +363,7 @@ class LiteLLMProvider:
         try:
             return to_openai_kwargs(parse_request(call.messages, call.params))
         except RequestTranslationError as exc:
-            texts = request_texts(call.messages, call.params)
-            detail = redact(str(exc), secrets=self._secrets, texts=texts)
-            raise untranslatable(exc, detail) from exc
+            raise untranslatable(exc, redact_for(str(exc), call, self._secrets)) from exc
 
     def _kwargs(
         self,
@@ -405,8 +403,7 @@ class LiteLLMProvider:
         if streamed and failure.kind in ("timeout", "deadline"):
             # After the first delta the router's deadline is the stream_idle gap.
             failure = dataclasses.replace(failure, kind="stream_idle", detail="stream went silent")
-        texts = request_texts(call.messages, call.params)
-        detail = redact(failure.detail, secrets=self._secrets, texts=texts)
+        detail = redact_for(failure.detail, call, self._secrets)
         return ProviderFailure(dataclasses.replace(failure, detail=detail))
 
     def complete(self, call: ProviderRequest) -> ProviderResult:

@@ -15,7 +15,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final
 
-__all__ = ["MAX_DETAIL", "redact", "request_texts"]
+__all__ = ["MAX_DETAIL", "redact", "redact_for", "request_texts"]
 
 MAX_DETAIL: Final = 200
 """The longest detail kept, in characters."""
@@ -94,6 +94,12 @@ def _cut_echo(detail: str, texts: Sequence[str]) -> str:
     if cut == len(detail):
         return detail
     return detail[:cut].rstrip(" :'\"-") + " …[request text removed]"
+
+
+def redact_for(detail: str, call: Any, secrets: Sequence[str]) -> str:
+    """``detail`` cleaned of the endpoint's ``secrets`` and of ``call``'s own request text
+    (a ``ProviderRequest``): what every failure detail of an adapter goes through."""
+    return redact(detail, secrets=secrets, texts=request_texts(call.messages, call.params))
 
 
 def request_texts(messages: Sequence[Mapping[str, Any]], params: Mapping[str, Any]) -> list[str]:
