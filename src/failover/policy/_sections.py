@@ -226,9 +226,9 @@ class Override(Frozen):
         return hash((type(self), tuple(self.set_values().items())))
 
 
-def _inherit(schema: dict[str, Any]) -> None:
-    # An override key is either written or left out: `null` is refused (see not_null), so
-    # the schema should not offer it, nor a `default: null` that would not validate.
+def drop_null(schema: dict[str, Any]) -> None:
+    """A key either written or left out: ``null`` is refused (see ``not_null``), so the
+    JSON Schema should not offer it, nor a ``default: null`` that would not validate."""
     schema.pop("default", None)
     options = schema.get("anyOf")
     if isinstance(options, list):
@@ -246,7 +246,7 @@ def _no_default(schema: dict[str, Any]) -> None:
 
 def _written(description: str) -> Any:
     """A key of an override block: left out means inherited, ``null`` is refused."""
-    return Field(default=None, description=description, json_schema_extra=_inherit)
+    return Field(default=None, description=description, json_schema_extra=drop_null)
 
 
 def _switch(description: str) -> Any:

@@ -14,7 +14,7 @@ from pydantic import BeforeValidator, Field, WithJsonSchema
 
 from ._fields import Duration, describe, http_url, kind, one_of
 from ._observability import OBSERVABILITY_SCHEMA
-from ._sections import BreakerOverride, Frozen, RetryOverride, TimeoutOverride
+from ._sections import BreakerOverride, Frozen, RetryOverride, TimeoutOverride, drop_null
 from ._storage import CacheBackendPolicy, RouteCachePolicy, StateBackendPolicy
 
 __all__ = ["PROVIDERS", "DefaultsSpec", "EndpointSpec", "PolicySpec", "RouteSpec"]
@@ -77,17 +77,6 @@ def _names(value: Any) -> list[str]:
     return list(value)
 
 
-def _no_default(schema: dict[str, Any]) -> None:
-    # An optional key without a value to write: `null` is refused, so offer none.
-    schema.pop("default", None)
-    options = schema.get("anyOf")
-    if isinstance(options, list):
-        kept = [option for option in options if option != {"type": "null"}]
-        if len(kept) == 1:
-            del schema["anyOf"]
-            schema.update(kept[0])
-
-
 class DefaultsSpec(Frozen):
     """Settings merged under every endpoint and route (over the built-in defaults)."""
 
@@ -125,7 +114,7 @@ class EndpointSpec(Frozen):
             default=None,
             description="Whether the model accepts an assistant prefill (stream continuation). "
             "Left out: failover knows it per model family.",
-            json_schema_extra=_no_default,
+            json_schema_extra=drop_null,
         )
     )
     timeout: TimeoutOverride | None = Field(default=None, description="Overrides defaults.timeout.")
@@ -183,7 +172,7 @@ class PolicySpec(Frozen):
     default_route: str | None = Field(
         default=None,
         description="The route used when a call names none.",
-        json_schema_extra=_no_default,
+        json_schema_extra=drop_null,
     )
     namespace: Annotated[
         str | None,
@@ -193,7 +182,7 @@ class PolicySpec(Frozen):
         default=None,
         description="Key prefix for shared breaker state and cached answers (e.g. staging and "
         "production on one Redis). Left out: keys come from each endpoint's and route's identity.",
-        json_schema_extra=_no_default,
+        json_schema_extra=drop_null,
     )
     cache: CacheBackendPolicy = Field(
         default=CacheBackendPolicy(), description="Storage of the routes' answer caches."
