@@ -284,10 +284,6 @@ def breakdown(url: str, quick: bool) -> dict[str, Any]:
         assert p is not None
         p.success(0.001)
 
-    def scope() -> None:
-        with _deadline.deadline_scope(90.0):
-            pass
-
     def set_reset() -> None:
         _deadline.reset_deadline(_deadline.set_deadline(90.0))
 
@@ -329,7 +325,6 @@ def breakdown(url: str, quick: bool) -> dict[str, Any]:
             "chat", "primary", "m", 0, 1, 60.0, 0.1, "anthropic", False
         ),
         "CallStarted(...)": lambda: CallStarted("chat", 1, 5, False),
-        "deadline_scope() (@contextmanager, the old per-attempt way)": scope,
         "set_deadline + reset_deadline (what an attempt now does)": set_reset,
         "function-level `from ._route_call import RouteCall` (one per call)": lazy_import,
         "breaker acquire + success": permit,

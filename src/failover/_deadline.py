@@ -14,14 +14,11 @@ needs the pool's private attribute, checked at set-up (see :func:`install`).
 
 from __future__ import annotations
 
-import contextlib
 import time
-from collections.abc import Iterator
 from contextvars import ContextVar, Token
 from typing import Any
 
 __all__ = [
-    "deadline_scope",
     "install",
     "remaining",
     "reset_deadline",
@@ -32,18 +29,9 @@ __all__ = [
 _DEADLINE: ContextVar[float | None] = ContextVar("failover_deadline", default=None)
 
 
-@contextlib.contextmanager
-def deadline_scope(seconds: float) -> Iterator[None]:
-    """Bound socket operations in this context to ``seconds`` from now (real time)."""
-    token = _DEADLINE.set(time.monotonic() + seconds)
-    try:
-        yield
-    finally:
-        _DEADLINE.reset(token)
-
-
 def set_deadline(seconds: float) -> Token[float | None]:
-    """:func:`deadline_scope` without the generator, for the per-call hot path."""
+    """Bound socket operations in this context to ``seconds`` from now (real time);
+    undo with :func:`reset_deadline`."""
     return _DEADLINE.set(time.monotonic() + seconds)
 
 
