@@ -6,12 +6,15 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from ._frozen import fast_init
+
 __all__ = ["Attempt", "Outcome", "Response", "Thinking", "ToolCall", "Usage"]
 
 Outcome = Literal["ok", "error", "skipped"]
 
 
-@dataclass(frozen=True, slots=True)
+@fast_init
+@dataclass(frozen=True)
 class Attempt:
     """One try at one endpoint, or one endpoint skipped because its breaker was open.
 
@@ -48,7 +51,8 @@ class Attempt:
         )
 
 
-@dataclass(frozen=True, slots=True)
+@fast_init
+@dataclass(frozen=True)
 class Usage:
     """Token counts as the provider reported them.
 
@@ -118,7 +122,8 @@ class Thinking:
         return block
 
 
-@dataclass(frozen=True, slots=True)
+@fast_init
+@dataclass(frozen=True)
 class Response:
     """The answer to one call, whichever endpoint (or the cache) produced it.
 
