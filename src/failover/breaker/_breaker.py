@@ -126,9 +126,8 @@ class MemoryBreakerStore(StorageView):
     # --- the atomic operations the Breaker uses ---
     def acquire(self) -> Admission:
         core = self._core
-        generation = core.generation
         if core.state == "closed":  # a closed breaker admits every call: no lock needed
-            return Admission(True, False, generation, None)
+            return core.closed_admission
         with self._lock:
             return core.acquire(self._clock.monotonic())
 
@@ -195,8 +194,9 @@ class Permit:
         if self._done:
             return
         self._done = True
-        slow = self._breaker.policy.slow_call
-        self._breaker._record(self._generation, self.trial, slow is not None and latency > slow)
+        breaker = self._breaker
+        slow = breaker.slow_call
+        breaker._record(self._generation, self.trial, slow is not None and latency > slow)
 
     def failure(self) -> None:
         """The call failed in a way that counts against the endpoint."""
@@ -237,6 +237,7 @@ class Breaker:
     ) -> None:
         self.name = name
         self.policy = policy
+        self.slow_call: float | None = policy.slow_call  # read on every success
         self._store: BreakerStore = (
             store if store is not None else MemoryBreakerStore(policy, clock)
         )
@@ -265,7 +266,10 @@ class Breaker:
 
     def acquire(self) -> Permit | None:
         """A permit for one call, or ``None`` when the breaker turns the call away."""
-        return self._permit(self._store.acquire())
+        admitted, trial, generation, transition = self._store.acquire()
+        if transition is None and admitted:  # the usual answer, without _permit's call
+            return Permit(self, generation, trial)
+        return self._permit(Admission(admitted, trial, generation, transition))
 
     def acquire_nowait(self) -> Permit | Literal[False] | None:
         """:meth:`acquire` if it needs no I/O; ``False`` when the store must ask Redis

@@ -170,6 +170,8 @@ class BreakerCore:
         self.changed_at = 0.0
         self.state: State = "closed"
         self.generation = 0
+        # A closed breaker's answer to every call, made once per generation (_move).
+        self.closed_admission = Admission(True, False, 0, None)
         self.consecutive_failures = 0
         self.opened_at: float | None = None
         self.trials_in_flight = 0
@@ -181,7 +183,7 @@ class BreakerCore:
     def acquire(self, now: float) -> Admission:
         """Decide whether a call may go out now, taking a trial permit when half-open."""
         if self.state == "closed":
-            return Admission(True, False, self.generation, None)
+            return self.closed_admission
         transition = None
         if self.state == "open":
             assert self.opened_at is not None
@@ -272,6 +274,7 @@ class BreakerCore:
         self.state = new
         self.changed_at = now
         self.generation += 1
+        self.closed_admission = Admission(True, False, self.generation, None)
         self.trials_in_flight = 0
         self.trial_successes = 0
         if new == "open":
