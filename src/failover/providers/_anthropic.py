@@ -41,6 +41,8 @@ __all__ = ["AnthropicProvider", "classify"]
 # Anthropic requires max_tokens; LiteLLM's Router uses the same default for Claude.
 DEFAULT_MAX_TOKENS = 4096
 
+_tuple = tuple.__new__
+
 
 def classify(exc: BaseException, call: ProviderRequest | None = None) -> Failure:
     """Map an exception from the anthropic SDK (or httpx2 under it) to a :class:`Failure`.
@@ -102,16 +104,22 @@ def _result(message: Any) -> ProviderResult:
         return result_from_answer(answer_from_anthropic(message), message)
     # The common answer, one text block: no lists, no intermediate Answer.
     stop = message.stop_reason
-    return ProviderResult(
-        content[0].text,
-        str(message.model),
-        anthropic_usage(message.usage),
-        stop,
-        getattr(message, "_request_id", None),
-        message,
-        (),
-        finish_reason(stop),
+    # ProviderResult(...) without the named tuple's Python __new__: every call makes one.
+    result: ProviderResult = _tuple(
+        ProviderResult,
+        (
+            content[0].text,
+            str(message.model),
+            anthropic_usage(message.usage),
+            stop,
+            getattr(message, "_request_id", None),
+            message,
+            (),
+            finish_reason(stop),
+            (),
+        ),
     )
+    return result
 
 
 class _Items:
@@ -308,7 +316,7 @@ class AnthropicProvider:
         """Send the request and wait for the whole answer."""
         kwargs = self._kwargs(call)
         try:
-            message = self.client().messages.create(**kwargs)
+            message = self._clients.sync().messages.create(**kwargs)
         except Exception as exc:
             raise self._failure(exc, call) from exc
         return _result(message)
