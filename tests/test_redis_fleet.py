@@ -484,4 +484,6 @@ def test_acomplete_never_waits_on_a_blackholed_redis(blackhole: Blackhole) -> No
     assert {s.shared for s in status} == {"degraded"}
     p95 = lags[int(len(lags) * 0.95)]
     assert p95 <= baseline[int(len(baseline) * 0.95)] + 0.005, (lags[-10:], baseline[-10:])
-    assert sum(lag >= 0.045 for lag in lags) <= sum(lag >= 0.045 for lag in baseline)
+    # A call that waited on Redis would stall the loop ~50 ms on most of the 40 calls;
+    # one stall more than the baseline is the scheduler of a loaded 2-core machine.
+    assert sum(lag >= 0.045 for lag in lags) <= sum(lag >= 0.045 for lag in baseline) + 1
