@@ -8,7 +8,7 @@ gave) and the objects a call ends with. The decisions live in the plan.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 from ._errors import AllEndpointsFailed, DeadlineExceeded, RequestError, StreamInterrupted
 from ._events import (
@@ -21,7 +21,6 @@ from ._events import (
     RetryScheduled,
     ServedFromCache,
     emit,
-    hears_ok,
 )
 from ._response import Attempt, Response, Usage
 from ._steps import RouteEndpoint
@@ -36,68 +35,113 @@ if TYPE_CHECKING:
     from .cache._fallback import FallbackCache
     from .instrumentation._stats import StatsListener
 
-__all__ = ["CallRecord"]
+__all__ = ["CallRecord", "RouteShared"]
+
+_tuple = tuple.__new__
+
+
+class RouteShared(NamedTuple):
+    """What every call of one route shares, made once per route (see :meth:`CallRecord.shared`)."""
+
+    route: str
+    endpoints: tuple[RouteEndpoint, ...]
+    clock: Clock
+    hear: Audience
+    rand: Callable[[], float]
+    stats: StatsListener | None
+    cache: FallbackCache | None
+    cache_settings: Any  # the route's CachePolicy, None without cache:
+    deadline: float
+    on_interrupt: str
 
 
 class CallRecord:
     """One call's state as it moves through a route, and its record.
 
     Args:
-        route: the route's settings (``RoutePolicy``).
-        endpoints: the route's endpoints, in order of preference.
+        shared: what every call of the route shares (:meth:`shared`), made once.
         messages: the request's messages; ``params``: every other keyword.
-        clock: where time comes from; ``hear``: who listens to which events.
-        rand: backoff jitter's random source.
-        cache: the Router's fallback cache (used only where the route sets ``cache:``).
         call_id: ties this call's events together.
         stream: whether the caller streams (steps :class:`Relay` and :class:`Deliver`).
         restartable: whether the caller can take a restarted answer (``s.events()``).
         aio: whether the plan is driven on an event loop (shared state is then asked
             with ``redis.asyncio``: steps :class:`Acquire` and :class:`Lookup`).
-        stats: the Router's stats listener, told of every attempt directly.
     """
 
-    def __init__(
-        self,
+    @staticmethod
+    def shared(
         route: Any,
         endpoints: Sequence[RouteEndpoint],
-        messages: Sequence[Mapping[str, Any]],
-        params: Mapping[str, Any],
         *,
         clock: Clock,
         hear: Audience,
         rand: Callable[[], float],
         cache: FallbackCache | None,
+        stats: StatsListener | None = None,
+    ) -> RouteShared:
+        """What every call of ``route`` shares, to make once and give to each call.
+
+        Args:
+            route: the route's settings (``RoutePolicy``).
+            endpoints: the route's endpoints, in order of preference.
+            clock: where time comes from; ``hear``: who listens to which events.
+            rand: backoff jitter's random source.
+            cache: the Router's fallback cache (used only where the route sets ``cache:``).
+            stats: the Router's stats listener, told of every attempt directly.
+        """
+        return RouteShared(
+            route.name,
+            tuple(endpoints),
+            clock,
+            hear,
+            rand,
+            stats,
+            cache if route.cache is not None else None,
+            route.cache,
+            route.deadline,
+            route.on_interrupt,
+        )
+
+    def __init__(
+        self,
+        shared: RouteShared,
+        messages: Sequence[Mapping[str, Any]],
+        params: Mapping[str, Any],
         call_id: int,
+        *,
         stream: bool = False,
         restartable: bool = False,
         aio: bool = False,
-        stats: StatsListener | None = None,
     ) -> None:
-        self.route = route.name
-        self.endpoints = endpoints
+        (
+            self.route,
+            self.endpoints,
+            self.clock,
+            self.hear,
+            self.rand,
+            self.stats,
+            self.cache,
+            self.cache_settings,
+            span,
+            on_interrupt,
+        ) = shared
         self.messages = messages
         self.params = params
-        self.clock = clock
-        self.hear = hear
-        self.rand = rand
         self.call_id = call_id
-        self.stats = stats
         if stream:  # what only a stream needs; the rest keep the class's defaults
             self.stream = True
-            self.on_interrupt = route.on_interrupt
-            self.restartable = restartable or route.on_interrupt == "restart"
+            self.on_interrupt = on_interrupt
+            self.restartable = restartable or on_interrupt == "restart"
             self.parts = []
-        self.aio = aio
-        self.cache_settings = route.cache
-        self.cache = cache if route.cache is not None else None
-        self.start = clock.monotonic()
-        self.deadline: float = self.start + route.deadline
-        self.attempts: list[Attempt] = []
+        if aio:
+            self.aio = True
+        self.start = self.clock.monotonic()
+        self.deadline: float = self.start + span
 
     # Defaults a call changes only when something happens (a deadline, a stream, a cut):
     # set here once rather than on every call.
     stream = False
+    aio = False
     on_interrupt = "raise"
     restartable = False
     # A stream gets its own list; any other call keeps this empty tuple (appending to it
@@ -105,6 +149,8 @@ class CallRecord:
     parts: list[str] = cast("list[str]", ())
     deadline_hit = False
     finished = False
+    # Every attempt so far, in order: a tuple, as the Response and the errors hold it.
+    attempts: tuple[Attempt, ...] = ()
     _chars = -1
     _seam = False
     _key: str | None = None
@@ -136,12 +182,17 @@ class CallRecord:
     ) -> ProviderRequest:
         timeout = ep.timeout
         params = {**ep.params, **self.params} if ep.params else self.params
-        request = ProviderRequest(
-            messages=messages,
-            params=params,
-            connect_timeout=min(timeout.connect, left),
-            read_timeout=min(timeout.read, left),
-            idle_timeout=timeout.stream_idle,
+        # ProviderRequest(messages, params, connect, read, idle), without the named
+        # tuple's __new__ (a Python function): this runs on every request.
+        request: ProviderRequest = _tuple(
+            ProviderRequest,
+            (
+                messages,
+                params,
+                timeout.connect if timeout.connect < left else left,
+                timeout.read if timeout.read < left else left,
+                timeout.stream_idle,
+            ),
         )
         if self.hear.attempt_started:
             emit(
@@ -192,7 +243,7 @@ class CallRecord:
 
     def _noted(self, ep: RouteEndpoint, attempt: Attempt, heard: bool, **extra: Any) -> None:
         """Note one attempt: in the call's list, in the stats, and as an event if heard."""
-        self.attempts.append(attempt)
+        self.attempts += (attempt,)
         if self.stats is not None:
             self.stats.attempt(ep.name, attempt.outcome, attempt.latency, attempt.error)
         if heard:
@@ -217,15 +268,18 @@ class CallRecord:
     def _succeeded(
         self, ep: RouteEndpoint, permit: Permit, result: ProviderResult, t0: float, retry: int
     ) -> Response:
-        latency = self.clock.monotonic() - t0
+        now = self.clock.monotonic()
+        latency = now - t0
         permit.success(latency)
-        usage = result.usage
-        ok = Attempt(ep.name, "ok", latency=latency, retry=retry)
-        if not hears_ok(self.hear):  # the happy path: no event to build
-            self.attempts.append(ok)
+        ok = Attempt(ep.name, "ok", None, None, latency, retry, "")
+        hear = self.hear
+        gate = hear.ok_gate
+        if gate is None or not gate():  # the happy path: no event to build
+            self.attempts += (ok,)
             if self.stats is not None:
                 self.stats.attempt(ep.name, "ok", latency, None)
         else:
+            usage = result.usage
             self._noted(
                 ep,
                 ok,
@@ -234,22 +288,27 @@ class CallRecord:
                 input_tokens=usage.input_tokens,
                 output_tokens=usage.output_tokens,
             )
-        response = Response(
-            text=result.text,
-            endpoint=ep.name,
-            provider=ep.provider_name,
-            model=result.model,
-            attempts=tuple(self.attempts),
-            latency=self.elapsed(),
-            usage=result.usage,
-            stop_reason=result.stop_reason,
-            raw=result.raw,
-            tool_calls=result.tool_calls,
+        response = Response(  # positional: this runs on every call (see _frozen)
+            result.text,
+            ep.name,
+            ep.provider_name,
+            result.model,
+            self.attempts,
+            now - self.start,
+            result.usage,
+            result.stop_reason,
+            False,  # from_cache
+            None,  # cache_age
+            result.raw,
+            result.tool_calls,
             # An adapter of the caller's own may give only the provider's stop reason.
-            finish_reason=result.finish_reason or finish_reason(result.stop_reason),
-            thinking=result.thinking,
+            result.finish_reason or finish_reason(result.stop_reason),
+            result.thinking,
         )
-        self._finished(ep.name, "ok", response.model, ep.provider_name, response.usage)
+        if hear.call_finished:
+            self._finished(ep.name, "ok", response.model, ep.provider_name, response.usage)
+        else:
+            self.finished = True
         if self._key is not None and self.cache is not None:
             settings = self.cache_settings
             self.cache.store(self._key, response, max(settings.ttl, settings.stale_if_error))
@@ -419,7 +478,7 @@ class CallRecord:
             endpoint=entry.endpoint,
             provider=entry.provider,
             model=entry.model,
-            attempts=tuple(self.attempts),
+            attempts=self.attempts,
             latency=latency,
             usage=usage,
             stop_reason=entry.stop_reason,

@@ -19,6 +19,7 @@ from contextvars import ContextVar, Token
 from typing import Any
 
 __all__ = [
+    "DEADLINE",
     "install",
     "remaining",
     "reset_deadline",
@@ -26,28 +27,30 @@ __all__ = [
     "tighten",
 ]
 
-_DEADLINE: ContextVar[float | None] = ContextVar("failover_deadline", default=None)
+# The current deadline (time.monotonic), None for none. The call drivers set and reset it
+# themselves around each request (set_deadline inlined: it runs on every request).
+DEADLINE: ContextVar[float | None] = ContextVar("failover_deadline", default=None)
 
 
 def set_deadline(seconds: float) -> Token[float | None]:
     """Bound socket operations in this context to ``seconds`` from now (real time);
     undo with :func:`reset_deadline`."""
-    return _DEADLINE.set(time.monotonic() + seconds)
+    return DEADLINE.set(time.monotonic() + seconds)
 
 
 def reset_deadline(token: Token[float | None]) -> None:
-    _DEADLINE.reset(token)
+    DEADLINE.reset(token)
 
 
 def remaining() -> float | None:
     """Seconds left before the current deadline, ``None`` when there is none."""
-    deadline = _DEADLINE.get()
+    deadline = DEADLINE.get()
     return None if deadline is None else deadline - time.monotonic()
 
 
 def _bound(
     timeout: float | None,
-    _get: Any = _DEADLINE.get,
+    _get: Any = DEADLINE.get,
     _now: Any = time.monotonic,
 ) -> float | None:
     # Runs on every socket operation: remaining() inlined, no max()/min() calls, and
@@ -209,5 +212,5 @@ def tighten(seconds: float) -> Token[float | None]:
     with :func:`reset_deadline` before yielding to the caller.
     """
     until = time.monotonic() + seconds
-    current = _DEADLINE.get()
-    return _DEADLINE.set(until if current is None or until < current else current)
+    current = DEADLINE.get()
+    return DEADLINE.set(until if current is None or until < current else current)

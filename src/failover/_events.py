@@ -228,6 +228,7 @@ class Audience:
         "call_started",
         "deadline_reached",
         "failed_over",
+        "ok_gate",
         "panic_trial",
         "retry_scheduled",
         "served_from_cache",
@@ -248,6 +249,10 @@ class Audience:
         self.attempt_ok: tuple[Callable[[], bool], ...] | None = (
             None if not gates else () if None in gates else gates  # type: ignore[assignment]
         )
+        # The same as one callable, or None when nobody hears it: what a call asks.
+        self.ok_gate: Callable[[], bool] | None = None
+        if self.attempt_ok is not None:
+            self.ok_gate = gates[0] if len(gates) == 1 and gates[0] else self._any_ok
         self.retry_scheduled = hearing(RetryScheduled)
         self.failed_over = hearing(FailedOver)
         self.breaker_state_changed = hearing(BreakerStateChanged)
@@ -255,6 +260,9 @@ class Audience:
         self.panic_trial = hearing(PanicTrial)
         self.served_from_cache = hearing(ServedFromCache)
         self.call_finished = hearing(CallFinished)
+
+    def _any_ok(self) -> bool:
+        return hears_ok(self)
 
     def __repr__(self) -> str:
         return f"Audience({list(self.all)!r})"

@@ -16,8 +16,9 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from ._call_record import RouteShared
 from ._clock import Clock, SystemClock
-from ._deadline import reset_deadline, set_deadline
+from ._deadline import DEADLINE
 from ._events import Audience, BreakerStateChanged, CallStarted, Listener, emit
 from ._response import Response
 from ._route_call import RouteCall
@@ -39,6 +40,7 @@ __all__ = ["EndpointStatus", "Router"]
 
 # Call ids are unique across Routers, so one listener can serve several of them.
 _CALL_IDS = itertools.count(1)
+_monotonic = time.monotonic  # real time: the socket deadline is the kernel's, not the clock's
 
 
 class Router:
@@ -99,14 +101,22 @@ class Router:
         self._routes: dict[str, tuple[RouteEndpoint, ...]] = {
             name: self._build_route(name) for name in policy.routes
         }
-        # Each route's settings and endpoints by the name a caller gives (None too, when
-        # the policy has a default), so a call looks them up once.
-        self._resolved: dict[str | None, tuple[Any, tuple[RouteEndpoint, ...]]] = {
-            name: (route, self._routes[name]) for name, route in policy.routes.items()
+        # What each route's calls share, by the name a caller gives (None too, when the
+        # policy has a default): a call looks it up once.
+        self._resolved: dict[str | None, RouteShared] = {
+            name: RouteCall.shared(
+                route,
+                self._routes[name],
+                clock=self._clock,
+                hear=self._hear,
+                rand=self._rand,
+                cache=self._cache,
+                stats=self._stats,
+            )
+            for name, route in policy.routes.items()
         }
         if policy.default_route is not None or len(policy.routes) == 1:
-            default = policy.route(None)
-            self._resolved[None] = (default, self._routes[default.name])
+            self._resolved[None] = self._resolved[policy.route(None).name]
 
     @classmethod
     def from_yaml(cls, path: str | os.PathLike[str], **kwargs: Any) -> Router:
@@ -230,21 +240,14 @@ class Router:
                 if type(message) is not dict:
                     messages = _checked(messages, route)
                     break
-        found = self._resolved.get(route)
-        if found is None:  # raises RouteNotFound with a did-you-mean
-            route_policy = self.policy.route(route)
-            found = (route_policy, self._routes[route_policy.name])
+        shared = self._resolved.get(route)
+        if shared is None:  # raises RouteNotFound with a did-you-mean
+            shared = self._resolved[self.policy.route(route).name]
         call = RouteCall(
-            found[0],
-            found[1],
+            shared,
             messages,
             params,
-            clock=self._clock,
-            hear=self._hear,
-            rand=self._rand,
-            cache=self._cache,
-            call_id=next(_CALL_IDS),
-            stats=self._stats,
+            next(_CALL_IDS),
             stream=stream,
             restartable=restartable,
             aio=aio,
@@ -289,13 +292,13 @@ class Router:
                 return done.value  # type: ignore[no-any-return]
             outcome = error = None
             if isinstance(step, Send):
-                token = set_deadline(step.budget)
+                token = DEADLINE.set(_monotonic() + step.budget)  # bounds every socket op
                 try:
                     outcome = step.endpoint.provider.complete(step.request)
                 except BaseException as exc:  # given to the plan: it decides, and re-raises
                     error = exc
                 finally:
-                    reset_deadline(token)
+                    DEADLINE.reset(token)
             else:  # a plan that does not stream yields only Send and Sleep
                 assert isinstance(step, Sleep)
                 self._clock.sleep(step.seconds)
@@ -317,13 +320,13 @@ class Router:
                 return done.value  # type: ignore[no-any-return]
             outcome = error = None
             if isinstance(step, Send):
-                token = set_deadline(step.budget)
+                token = DEADLINE.set(_monotonic() + step.budget)  # bounds every socket op
                 try:
                     outcome = await step.endpoint.provider.acomplete(step.request)
                 except BaseException as exc:  # given to the plan: it decides, and re-raises
                     error = exc
                 finally:
-                    reset_deadline(token)
+                    DEADLINE.reset(token)
             else:  # a plan that does not stream yields no Relay
                 outcome = await self._shared_step(step)
 

@@ -8,7 +8,9 @@ never a key.
 
 from __future__ import annotations
 
+import functools
 import logging
+from collections.abc import Callable
 
 from .._events import (
     AttemptFinished,
@@ -36,7 +38,7 @@ class LoggingListener:
     ``failover_request_chars`` (the size of the call's messages)...).
     """
 
-    __slots__ = ("_logger",)
+    __slots__ = ("_logger", "wants_ok")
 
     # The events it logs: the router builds no other event for it.
     wants = frozenset(
@@ -53,11 +55,11 @@ class LoggingListener:
 
     def __init__(self, logger: logging.Logger | None = None) -> None:
         self._logger = logger or logging.getLogger("failover")
-
-    def wants_ok(self) -> bool:
-        """Whether a successful attempt would be logged now (at DEBUG): the router builds
-        its event only then."""
-        return self._logger.isEnabledFor(logging.DEBUG)
+        # wants_ok(): whether a successful attempt would be logged now (at DEBUG); the
+        # router builds its event only then. The logger's own check, asked directly.
+        self.wants_ok: Callable[[], bool] = functools.partial(
+            self._logger.isEnabledFor, logging.DEBUG
+        )
 
     @staticmethod
     def _extra(event: Event) -> dict[str, object]:

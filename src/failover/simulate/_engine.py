@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from .._call_record import RouteShared
 from .._errors import FailoverError
 from .._events import Audience
 from .._failures import Failure
@@ -195,6 +196,7 @@ class _Run:
     following: list[float] = field(init=False)
     first_end: float = field(init=False)
     by_name: dict[str, _Endpoint] = field(init=False)
+    shared: RouteShared = field(init=False)
 
     def __post_init__(self) -> None:
         self.answered = [0] * self.bins
@@ -206,6 +208,14 @@ class _Run:
         self.following = [start for start, _ in incidents[1:]] + [math.inf]
         self.first_end = self.ends[0] if self.ends else math.inf
         self.by_name = {ep.name: ep for ep in self.endpoints}
+        self.shared = RouteCall.shared(
+            self.route,
+            [ep.route_endpoint for ep in self.endpoints],
+            clock=self.clock,
+            hear=_NOBODY,
+            rand=self.jitter.random,
+            cache=None,
+        )
 
     @property
     def now(self) -> float:
@@ -217,17 +227,7 @@ class _Run:
         Yields the waits (a request's latency, a backoff sleep); ``index`` is the
         time-series bin of its arrival.
         """
-        call = RouteCall(
-            self.route,
-            [ep.route_endpoint for ep in self.endpoints],
-            _MESSAGES,
-            {},
-            clock=self.clock,
-            hear=_NOBODY,
-            rand=self.jitter.random,
-            cache=None,
-            call_id=0,
-        )
+        call = RouteCall(self.shared, _MESSAGES, {}, 0)
         plan = call.plan()
         outcome: Any = None
         error: BaseException | None = None
