@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import textwrap
+from pathlib import Path
 from typing import Any
+
+import pytest
+
+from failover import Policy, PolicyError
 
 KEY = "sk-ant-test-SECRETKEY-0123456789"
 
@@ -46,3 +52,37 @@ def make_policy(
         "endpoints": endpoints,
         "routes": {"chat": {"endpoints": list(urls), "deadline": deadline}},
     }
+
+
+# --- policy files: the tests that use these run in their own directory (tmp_path) ---
+
+
+def write(text: str, name: str = "routes.yaml") -> str:
+    """Write ``text`` (dedented) to ``name`` in the current directory; its name."""
+    Path(name).write_text(textwrap.dedent(text), encoding="utf-8")
+    return name
+
+
+def load(text: str) -> Policy:
+    """The policy of YAML ``text``, loaded from a file as users load it."""
+    return Policy.from_yaml(write(text))
+
+
+def problems(text: str) -> list[str]:
+    """The issues of an invalid policy, as printed."""
+    with pytest.raises(PolicyError) as info:
+        load(text)
+    return [str(issue) for issue in info.value.issues]
+
+
+def policy_data(
+    endpoint: str = "claude", model: str = "claude-sonnet-4-5", route: str = "chat", **top: Any
+) -> dict[str, Any]:
+    """A valid one-endpoint, one-route policy dict with top-level keys replaced."""
+    base: dict[str, Any] = {
+        "version": 1,
+        "endpoints": {endpoint: {"provider": "anthropic", "model": model}},
+        "routes": {route: {"endpoints": [endpoint]}},
+    }
+    base.update(top)
+    return base

@@ -27,6 +27,8 @@ from failover.policy._model import (
 )
 from failover.policy._secret import Secret
 
+from _support import load, policy_data, problems, write
+
 SECRET = "sk-ant-SECRET123"
 
 MINIMAL = """\
@@ -47,31 +49,9 @@ def _in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
 
 
-def write(text: str, name: str = "routes.yaml") -> str:
-    Path(name).write_text(textwrap.dedent(text), encoding="utf-8")
-    return name
-
-
-def load(text: str) -> Policy:
-    return Policy.from_yaml(write(text))
-
-
-def problems(text: str) -> list[str]:
-    """The issues of an invalid policy, as printed."""
-    with pytest.raises(PolicyError) as info:
-        load(text)
-    return [str(issue) for issue in info.value.issues]
-
-
 def data(**changes: Any) -> dict[str, Any]:
     """A valid policy dict with top-level keys replaced."""
-    base: dict[str, Any] = {
-        "version": 1,
-        "endpoints": {"claude": {"provider": "anthropic", "model": "claude-sonnet-4-5"}},
-        "routes": {"chat": {"endpoints": ["claude"]}},
-    }
-    base.update(changes)
-    return base
+    return policy_data(**changes)
 
 
 # --- the error cases: exact line and key path -------------------------------------------

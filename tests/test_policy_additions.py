@@ -7,7 +7,6 @@ import copy
 import os
 import subprocess
 import sys
-import textwrap
 import threading
 import time
 from pathlib import Path
@@ -28,6 +27,8 @@ from failover.policy._model import (
 )
 from failover.policy._source import MAX_POLICY_BYTES
 
+from _support import load, policy_data, problems
+
 HEAD = """\
 version: 1
 endpoints:
@@ -46,25 +47,11 @@ def _in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
 
 
-def load(text: str) -> Policy:
-    Path("routes.yaml").write_text(textwrap.dedent(text), encoding="utf-8")
-    return Policy.from_yaml("routes.yaml")
-
-
-def issues(text: str) -> list[str]:
-    with pytest.raises(PolicyError) as info:
-        load(text)
-    return [str(issue) for issue in info.value.issues]
+issues = problems
 
 
 def data(**top: Any) -> dict[str, Any]:
-    base: dict[str, Any] = {
-        "version": 1,
-        "endpoints": {"a": {"provider": "anthropic", "model": "m"}},
-        "routes": {"r": {"endpoints": ["a"]}},
-    }
-    base.update(top)
-    return base
+    return policy_data("a", "m", "r", **top)
 
 
 # --- timeout.first_token -----------------------------------------------------------------
