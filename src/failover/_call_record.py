@@ -288,7 +288,7 @@ class CallRecord:
                 input_tokens=usage.input_tokens,
                 output_tokens=usage.output_tokens,
             )
-        response = Response(  # positional: this runs on every call (see _frozen)
+        response = Response(  # positional: no keyword matching, on every call
             result.text,
             ep.name,
             ep.provider_name,
