@@ -56,6 +56,18 @@ def make_policy(
 
 # --- policy files: the tests that use these run in their own directory (tmp_path) ---
 
+# The smallest valid policy file: one endpoint, one route.
+MINIMAL = """\
+version: 1
+endpoints:
+  claude:
+    provider: anthropic
+    model: claude-sonnet-4-5
+routes:
+  chat:
+    endpoints: [claude]
+"""
+
 
 def write(text: str, name: str = "routes.yaml") -> str:
     """Write ``text`` (dedented) to ``name`` in the current directory; its name."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -29,3 +30,9 @@ def fakes() -> Iterator[list[FakeProvider]]:
     yield providers
     for provider in providers:
         provider.stop()
+
+
+@pytest.fixture
+def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run the test in its own directory, so `routes.yaml` is a relative path."""
+    monkeypatch.chdir(tmp_path)

@@ -27,26 +27,13 @@ from failover.policy._model import (
 )
 from failover.policy._secret import Secret
 
-from _support import load, policy_data, problems, write
+from _support import MINIMAL, load, policy_data, problems, write
 
 SECRET = "sk-ant-SECRET123"
 
-MINIMAL = """\
-version: 1
-endpoints:
-  claude:
-    provider: anthropic
-    model: claude-sonnet-4-5
-routes:
-  chat:
-    endpoints: [claude]
-"""
 
-
-@pytest.fixture(autouse=True)
-def _in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every test runs in its own directory, so `routes.yaml` is a relative path."""
-    monkeypatch.chdir(tmp_path)
+# Every test runs in its own directory, so `routes.yaml` is a relative path.
+pytestmark = pytest.mark.usefixtures("in_tmp")
 
 
 def data(**changes: Any) -> dict[str, Any]:

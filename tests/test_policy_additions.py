@@ -27,27 +27,10 @@ from failover.policy._model import (
 )
 from failover.policy._source import MAX_POLICY_BYTES
 
-from _support import load, policy_data, problems
+from _support import MINIMAL, load, policy_data, problems
 
-HEAD = """\
-version: 1
-endpoints:
-  claude:
-    provider: anthropic
-    model: claude-sonnet-4-5
-routes:
-  chat:
-    endpoints: [claude]
-"""
-
-
-@pytest.fixture(autouse=True)
-def _in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every test runs in its own directory, so `routes.yaml` is a relative path."""
-    monkeypatch.chdir(tmp_path)
-
-
-issues = problems
+# Every test runs in its own directory, so `routes.yaml` is a relative path.
+pytestmark = pytest.mark.usefixtures("in_tmp")
 
 
 def data(**top: Any) -> dict[str, Any]:
@@ -86,10 +69,10 @@ def test_first_token_is_off_by_default_and_merges_like_other_timeouts() -> None:
 
 def test_first_token_not_positive_is_an_error_at_its_line() -> None:
     """first_token: 0 or negative is reported at its line."""
-    assert issues(HEAD + "defaults:\n  timeout:\n    first_token: 0s\n") == [
+    assert problems(MINIMAL + "defaults:\n  timeout:\n    first_token: 0s\n") == [
         "routes.yaml:11: defaults.timeout.first_token: must be a positive duration, got '0s'"
     ]
-    assert issues(HEAD + "defaults:\n  timeout: {first_token: -1}\n")[0].startswith(
+    assert problems(MINIMAL + "defaults:\n  timeout: {first_token: -1}\n")[0].startswith(
         "routes.yaml:10: defaults.timeout.first_token: must be a positive duration"
     )
 
@@ -109,7 +92,7 @@ def test_first_token_longer_than_read_is_an_error_where_it_is_written() -> None:
             endpoints: [b]
             timeout: {read: 30s, first_token: 40s}
         """
-    assert issues(text) == [
+    assert problems(text) == [
         "routes.yaml:3: defaults.timeout.first_token: 20s is longer than read (10s) for "
         "endpoint 'a'; first_token must be at most read",
         "routes.yaml:11: routes.s.timeout.first_token: 40s is longer than read (30s) for "
@@ -148,11 +131,11 @@ def test_retry_budget_defaults_and_key_by_key_merge() -> None:
 
 def test_retry_budget_bad_values_at_their_lines() -> None:
     """A ratio outside [0, 1], a negative floor, a bad window, an unknown key: each at its line."""
-    text = HEAD + (
+    text = MINIMAL + (
         "defaults:\n  retry:\n    budget:\n      ratio: 1.5\n      min_retries: -1\n"
         "      window: 2d\n      ratoi: 0.1\n"
     )
-    assert issues(text) == [
+    assert problems(text) == [
         "routes.yaml:12: defaults.retry.budget.ratio: must be a number in [0, 1], got 1.5",
         "routes.yaml:13: defaults.retry.budget.min_retries: must be at least 0, got -1",
         "routes.yaml:14: defaults.retry.budget.window: '2d' is not a duration (use 250ms, 3s, "
@@ -184,7 +167,7 @@ def test_on_interrupt_restart_and_prefill() -> None:
 @pytest.mark.parametrize("value", ["'yes'", "1", "null"])
 def test_prefill_takes_only_true_or_false(value: str) -> None:
     """prefill: a non-boolean (or null) is an error at its line."""
-    found = issues(HEAD.replace("model: claude-sonnet-4-5", f"model: m\n    prefill: {value}"))
+    found = problems(MINIMAL.replace("model: claude-sonnet-4-5", f"model: m\n    prefill: {value}"))
     assert len(found) == 1
     assert found[0].startswith("routes.yaml:6: endpoints.claude.prefill: ")
 
@@ -199,7 +182,9 @@ def test_namespace() -> None:
     for bad in ("prod env", "a/b", "x" * 65, "", "ü"):
         with pytest.raises(PolicyError, match=r"namespace: .* is not a namespace"):
             Policy.from_dict(data(namespace=bad))
-    assert issues(HEAD + "namespace: 3\n") == ["routes.yaml:9: namespace: expected a string, got 3"]
+    assert problems(MINIMAL + "namespace: 3\n") == [
+        "routes.yaml:9: namespace: expected a string, got 3"
+    ]
 
 
 # --- Redis URL forms ---------------------------------------------------------------------
@@ -296,12 +281,12 @@ def test_listeners_from_config_takes_the_policy_attribute() -> None:
 def test_non_finite_numbers_are_refused_anywhere_with_their_path() -> None:
     """.nan and .inf are errors, in params too (JSON cannot carry them)."""
     text = (
-        HEAD.replace(
+        MINIMAL.replace(
             "model: claude-sonnet-4-5", "model: m\n    params: {temperature: .nan, top_p: -.inf}"
         )
         + "defaults:\n  breaker: {failure_rate: .inf}\n"
     )
-    assert issues(text) == [
+    assert problems(text) == [
         "routes.yaml:6: endpoints.claude.params.temperature: expected a finite number, got nan",
         "routes.yaml:6: endpoints.claude.params.top_p: expected a finite number, got -inf",
         "routes.yaml:11: defaults.breaker.failure_rate: expected a finite number, got inf",
@@ -310,13 +295,13 @@ def test_non_finite_numbers_are_refused_anywhere_with_their_path() -> None:
 
 def test_durations_have_upper_bounds() -> None:
     """A day for timeouts, deadlines, backoff and breaker spans; a year for cache lifetimes."""
-    text = HEAD + (
+    text = MINIMAL + (
         "  other:\n    endpoints: [claude]\n    deadline: 25h\n"
         "    cache: {ttl: 8760h, stale_if_error: 8761h}\n"
         "defaults:\n  timeout:\n    read: 10000000000000h\n  retry:\n"
         "    backoff: {max: 86401}\n  breaker: {reset_timeout: 1.0e+300}\n"
     )
-    assert issues(text) == [
+    assert problems(text) == [
         "routes.yaml:11: routes.other.deadline: must be at most 1 day (24h), got '25h'",
         "routes.yaml:12: routes.other.cache.stale_if_error: must be at most 1 year (8760h), "
         "got '8761h'",
@@ -411,8 +396,8 @@ def test_null_is_refused_everywhere_but_the_documented_switches(path: tuple[Any,
 
 def test_api_key_null_is_an_error_not_a_fallback() -> None:
     """api_key: null no longer falls back to the SDK's environment variable silently."""
-    text = HEAD.replace("model: claude-sonnet-4-5", "model: m\n    api_key: null")
-    assert issues(text) == [
+    text = MINIMAL.replace("model: claude-sonnet-4-5", "model: m\n    api_key: null")
+    assert problems(text) == [
         "routes.yaml:6: endpoints.claude.api_key: null is not allowed here (leave api_key out "
         "to use the SDK's own environment variable)"
     ]
@@ -424,7 +409,7 @@ def test_api_key_null_is_an_error_not_a_fallback() -> None:
 def test_a_file_over_one_mib_is_refused_before_parsing() -> None:
     """Over 1 MiB: one clear issue, at once; at the cap, the file still loads."""
     padding = "#" * 99 + "\n"
-    body = HEAD + padding * ((MAX_POLICY_BYTES - len(HEAD)) // len(padding))
+    body = MINIMAL + padding * ((MAX_POLICY_BYTES - len(MINIMAL)) // len(padding))
     Path("routes.yaml").write_text(body, encoding="utf-8")
     assert Policy.from_yaml("routes.yaml").routes["chat"].endpoints == ("claude",)
     Path("routes.yaml").write_text(
@@ -465,7 +450,7 @@ def test_a_pipe_is_read() -> None:
 
     def feed() -> None:
         with open("pipe.yaml", "w", encoding="utf-8") as handle:
-            handle.write(HEAD)
+            handle.write(MINIMAL)
 
     writer = threading.Thread(target=feed)
     writer.start()
@@ -478,7 +463,7 @@ def test_a_pipe_is_read() -> None:
 # --- masking -------------------------------------------------------------------------------
 
 
-MASKED = HEAD.replace(
+MASKED = MINIMAL.replace(
     "model: claude-sonnet-4-5",
     "model: m\n    base_url: https://user:hunter2@gw.example.com\n    api_key: sk-ant-SECRET123",
 ) + (
@@ -527,7 +512,7 @@ def test_check_output_masks_every_password(capsys: pytest.CaptureFixture[str]) -
 # --- missing extras ------------------------------------------------------------------------
 
 EXTRAS = (
-    HEAD.replace("endpoints: [claude]", "endpoints: [claude, gpt]").replace(
+    MINIMAL.replace("endpoints: [claude]", "endpoints: [claude, gpt]").replace(
         "routes:", "  gpt:\n    provider: litellm\n    model: openai/gpt-4o-mini\nroutes:"
     )
     + "state: {backend: 'redis://localhost:6379/0'}\ncache: {backend: 'unix:///r.sock'}\n"
