@@ -11,6 +11,7 @@ builds an event that no listener wants, so the happy path costs less. A listener
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -221,7 +222,6 @@ class Audience:
     __slots__ = (
         "all",
         "attempt_finished",
-        "attempt_ok",
         "attempt_started",
         "breaker_state_changed",
         "call_finished",
@@ -243,16 +243,20 @@ class Audience:
         self.call_started = hearing(CallStarted)
         self.attempt_started = hearing(AttemptStarted)
         self.attempt_finished = hearing(AttemptFinished)
-        # For a successful attempt, a listener may say per call whether it would use it
-        # (``wants_ok()``: the logging listener only at DEBUG); () means always build it.
-        gates = tuple(getattr(x, "wants_ok", None) for x in self.attempt_finished)
-        self.attempt_ok: tuple[Callable[[], bool], ...] | None = (
-            None if not gates else () if None in gates else gates  # type: ignore[assignment]
+        # Whether a successful attempt's event would be heard now: None when nobody
+        # hears it, else a callable asked per call. A listener may say per call whether
+        # it would use it (``wants_ok()``: the logging listener only at DEBUG); one
+        # without ``wants_ok`` always does.
+        gates: tuple[Callable[[], bool] | None, ...] = tuple(
+            getattr(x, "wants_ok", None) for x in self.attempt_finished
         )
-        # The same as one callable, or None when nobody hears it: what a call asks.
         self.ok_gate: Callable[[], bool] | None = None
-        if self.attempt_ok is not None:
-            self.ok_gate = gates[0] if len(gates) == 1 and gates[0] else self._any_ok
+        if None in gates:
+            self.ok_gate = _always
+        elif len(gates) == 1:
+            self.ok_gate = gates[0]
+        elif gates:
+            self.ok_gate = functools.partial(_any_of, gates)
         self.retry_scheduled = hearing(RetryScheduled)
         self.failed_over = hearing(FailedOver)
         self.breaker_state_changed = hearing(BreakerStateChanged)
@@ -261,19 +265,16 @@ class Audience:
         self.served_from_cache = hearing(ServedFromCache)
         self.call_finished = hearing(CallFinished)
 
-    def _any_ok(self) -> bool:
-        return hears_ok(self)
-
     def __repr__(self) -> str:
         return f"Audience({list(self.all)!r})"
 
 
-def hears_ok(audience: Audience) -> bool:
-    """Whether a successful attempt's event would be heard now (see ``wants_ok``)."""
-    gates = audience.attempt_ok
-    if gates is None:
-        return False
-    return not gates or any(gate() for gate in gates)
+def _always() -> bool:
+    return True
+
+
+def _any_of(gates: tuple[Callable[[], bool] | None, ...]) -> bool:
+    return any(gate() for gate in gates if gate is not None)
 
 
 def emit(listeners: Sequence[Listener], event: Event) -> None:
