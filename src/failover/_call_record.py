@@ -272,8 +272,7 @@ class CallRecord:
         latency = now - t0
         permit.success(latency)
         ok = Attempt(ep.name, "ok", None, None, latency, retry, "")
-        hear = self.hear
-        gate = hear.ok_gate
+        gate = self.hear.ok_gate
         if gate is None or not gate():  # the happy path: no event to build
             self.attempts += (ok,)
             if self.stats is not None:
@@ -305,10 +304,7 @@ class CallRecord:
             result.finish_reason or finish_reason(result.stop_reason),
             result.thinking,
         )
-        if hear.call_finished:
-            self._finished(ep.name, "ok", response.model, ep.provider_name, response.usage)
-        else:
-            self.finished = True
+        self._finished(ep.name, "ok", response.model, ep.provider_name, response.usage)
         if self._key is not None and self.cache is not None:
             settings = self.cache_settings
             self.cache.store(self._key, response, max(settings.ttl, settings.stale_if_error))

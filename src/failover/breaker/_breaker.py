@@ -266,10 +266,7 @@ class Breaker:
 
     def acquire(self) -> Permit | None:
         """A permit for one call, or ``None`` when the breaker turns the call away."""
-        admitted, trial, generation, transition = self._store.acquire()
-        if transition is None and admitted:  # the usual answer, without _permit's call
-            return Permit(self, generation, trial)
-        return self._permit(Admission(admitted, trial, generation, transition))
+        return self._permit(self._store.acquire())
 
     def acquire_nowait(self) -> Permit | Literal[False] | None:
         """:meth:`acquire` if it needs no I/O; ``False`` when the store must ask Redis

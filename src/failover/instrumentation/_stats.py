@@ -141,11 +141,7 @@ class StatsListener:
             ep = self._endpoints.get(endpoint)
             if ep is None:
                 ep = self._endpoints[endpoint] = _Endpoint(self.max_samples)
-            slices = ep.slices
-            if slices and slices[-1].index >= now // self._width:  # the newest slice
-                counts = slices[-1]
-            else:
-                counts = self._slice(ep, now)
+            counts = self._slice(ep, now)
             if outcome == "skipped":
                 counts.skipped += 1
                 return

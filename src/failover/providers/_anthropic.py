@@ -316,7 +316,7 @@ class AnthropicProvider:
         """Send the request and wait for the whole answer."""
         kwargs = self._kwargs(call)
         try:
-            message = self._clients.sync().messages.create(**kwargs)
+            message = self.client().messages.create(**kwargs)
         except Exception as exc:
             raise self._failure(exc, call) from exc
         return _result(message)
