@@ -247,42 +247,44 @@ class CallRecord:
         if self.stats is not None:
             self.stats.attempt(ep.name, attempt.outcome, attempt.latency, attempt.error)
         if heard:
-            emit(
-                self.hear.attempt_finished,
-                AttemptFinished(
-                    self.route,
-                    ep.name,
-                    ep.model,
-                    attempt.retry,
-                    attempt.outcome,
-                    attempt.latency,
-                    self.elapsed(),
-                    error=attempt.error,
-                    call_id=self.call_id,
-                    provider=ep.provider_name,
-                    request_chars=self.request_chars,
-                    **extra,
-                ),
-            )
+            self._heard(ep, attempt, **extra)
+
+    def _heard(self, ep: RouteEndpoint, attempt: Attempt, **extra: Any) -> None:
+        emit(
+            self.hear.attempt_finished,
+            AttemptFinished(
+                self.route,
+                ep.name,
+                ep.model,
+                attempt.retry,
+                attempt.outcome,
+                attempt.latency,
+                self.elapsed(),
+                error=attempt.error,
+                call_id=self.call_id,
+                provider=ep.provider_name,
+                request_chars=self.request_chars,
+                **extra,
+            ),
+        )
 
     def _succeeded(
         self, ep: RouteEndpoint, permit: Permit, result: ProviderResult, t0: float, retry: int
     ) -> Response:
         now = self.clock.monotonic()
         latency = now - t0
-        permit.success(latency)
         ok = Attempt(ep.name, "ok", None, None, latency, retry, "")
+        self.attempts += (ok,)
+        # A healthy endpoint's success waits in its breaker's ledger, which hands it to
+        # the stats later; any other is recorded now.
+        if not permit.succeeded(now, latency) and self.stats is not None:
+            self.stats.attempt(ep.name, "ok", latency, None)
         gate = self.hear.ok_gate
-        if gate is None or not gate():  # the happy path: no event to build
-            self.attempts += (ok,)
-            if self.stats is not None:
-                self.stats.attempt(ep.name, "ok", latency, None)
-        else:
+        if gate is not None and gate():  # else the happy path: no event to build
             usage = result.usage
-            self._noted(
+            self._heard(
                 ep,
                 ok,
-                True,
                 request_id=result.request_id,
                 input_tokens=usage.input_tokens,
                 output_tokens=usage.output_tokens,

@@ -8,6 +8,7 @@ requests, sleep, and hand back what came of them.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import os
 import random
@@ -156,7 +157,10 @@ class Router:
                     self._clock,
                     store=self._state_store(ep, label, breaker_policy),
                     on_transition=self._on_transition,
+                    # A healthy endpoint's successes reach the stats in batches.
+                    on_successes=functools.partial(self._stats.successes, name),
                 )
+                self._stats.follow(breaker)
                 self._breakers[key] = breaker
                 self._budgets[key] = RetryBudget.of(retry)
             provider = self._providers.get(name)

@@ -21,6 +21,7 @@ import asyncio
 import threading
 import time
 from asyncio import _get_running_loop as _running_loop
+from collections import deque
 from collections.abc import Callable, Coroutine, Iterable
 from datetime import datetime, timezone
 from typing import Any, Literal, Protocol, cast
@@ -41,6 +42,10 @@ _TO_PYBREAKER: dict[State, str] = {
 }
 
 TransitionHook = Callable[[str, Transition], None]
+# A success waiting in a breaker's ledger: (clock time, latency, generation).
+Success = tuple[float, float, int]
+# More waiting than this and the call that adds one applies them all.
+LEDGER_MAX = 64
 
 
 class BreakerStore(Protocol):
@@ -111,6 +116,11 @@ class MemoryBreakerStore(StorageView):
     It implements pybreaker's storage interface for reading. pybreaker's own counter
     resets (which its state objects call on every transition) are no-ops here: the core
     already reset what each transition resets, atomically with the transition itself.
+
+    Closed-state successes may wait in :attr:`successes` (the :class:`Breaker`'s ledger,
+    see :meth:`Permit.succeeded`) while :attr:`batching` says none of them could change
+    the state. Every other operation applies them first, at their own times, so the
+    core sees every outcome in order; :meth:`flush` applies them now.
     """
 
     def __init__(self, policy: BreakerPolicy, clock: Clock) -> None:
@@ -118,6 +128,14 @@ class MemoryBreakerStore(StorageView):
         self._core = BreakerCore(policy)
         self._clock = clock
         self._lock = threading.Lock()
+        # Closed-state successes not yet applied: (time, latency, generation), oldest
+        # first. Threads append without the lock; only a holder of the lock takes them.
+        self.successes: deque[Success] = deque()
+        # Whether a success may wait in it now (BreakerCore.success_can_wait), kept
+        # current by every operation under the lock.
+        self.batching = True
+        # Told of the successes taken from the ledger, with the clock's time then.
+        self.on_successes: Callable[[list[Success], float], None] | None = None
         _fork.register(self)
 
     def _after_fork(self) -> None:
@@ -133,7 +151,11 @@ class MemoryBreakerStore(StorageView):
 
     def record(self, generation: int, trial: bool, failed: bool) -> Transition | None:
         with self._lock:
-            return self._core.record(self._clock.monotonic(), generation, trial, failed)
+            taken, earlier = self._take()
+            transition = self._core.record(self._clock.monotonic(), generation, trial, failed)
+            self.batching = self._core.success_can_wait()
+        self._told(taken)
+        return transition or earlier
 
     def release(self, generation: int, trial: bool) -> None:
         with self._lock:
@@ -141,11 +163,51 @@ class MemoryBreakerStore(StorageView):
 
     def force(self, state: State, reason: str) -> Transition | None:
         with self._lock:
-            return self._core.force(state, self._clock.monotonic(), reason)
+            taken, earlier = self._take()
+            transition = self._core.force(state, self._clock.monotonic(), reason)
+            self.batching = self._core.success_can_wait()
+        self._told(taken)
+        return transition or earlier
 
     def snapshot(self) -> BreakerSnapshot:
         with self._lock:
-            return self._core.snapshot(self._clock.monotonic())
+            taken, _ = self._take()
+            snapshot = self._core.snapshot(self._clock.monotonic())
+        self._told(taken)
+        return snapshot
+
+    def flush(self) -> Transition | None:
+        """Apply the successes waiting in the ledger now; the transition they caused."""
+        if not self.successes:
+            return None
+        with self._lock:
+            taken, transition = self._take()
+        self._told(taken)
+        return transition
+
+    def _take(self) -> tuple[list[Success], Transition | None]:
+        """Apply the ledger's successes (under the lock); them, and any transition.
+
+        Items are popped one by one, so one appended meanwhile is never lost: it is
+        applied now or by the next taker. A transition comes of them only when a success
+        was appended just as a failure made waiting unsafe (:attr:`batching`).
+        """
+        pending = self.successes
+        if not pending:
+            return [], None
+        core = self._core
+        taken = []
+        transition = None
+        while pending:
+            item = pending.popleft()
+            transition = core.record(item[0], item[2], False, False) or transition
+            taken.append(item)
+        self.batching = core.success_can_wait()
+        return taken, transition
+
+    def _told(self, taken: list[Success]) -> None:
+        if taken and self.on_successes is not None:
+            self.on_successes(taken, self._clock.monotonic())
 
     @property
     def current(self) -> State:
@@ -205,6 +267,33 @@ class Permit:
         self._done = True
         self._breaker._record(self._generation, self.trial, True)
 
+    def succeeded(self, now: float, latency: float) -> bool:
+        """:meth:`success`, noted in the breaker's ledger when it may wait there.
+
+        ``now`` is the clock's time at the end of the call. Returns ``True`` when the
+        success went to the ledger: the breaker's ``on_successes`` hook is then told of
+        it (with the others) when the ledger is applied, and the caller need not count it
+        anywhere else. A trial, a slow call, or a breaker without a ledger records it now
+        and returns ``False``.
+        """
+        breaker = self._breaker
+        ledger = breaker.ledger
+        slow = breaker.slow_call
+        if (
+            ledger is None
+            or self._done
+            or self.trial
+            or (slow is not None and latency > slow)
+            or not breaker._store.batching  # type: ignore[attr-defined]
+        ):
+            self.success(latency)
+            return False
+        self._done = True
+        ledger.append((now, latency, self._generation))
+        if len(ledger) > LEDGER_MAX:
+            breaker.flush()
+        return True
+
     def release(self) -> None:
         """The call ended without an outcome: give the permit back, count nothing."""
         if self._done:
@@ -223,6 +312,11 @@ class Breaker:
         store: the state store (process-local by default).
         listeners: ``pybreaker.CircuitBreakerListener`` objects told of state changes.
         on_transition: called as ``on_transition(name, transition)`` after each change.
+        on_successes: with a process-local store, closed-state successes reported
+            through :meth:`Permit.succeeded` wait in a ledger and this is called as
+            ``on_successes(successes, now)`` when they are applied (at the latest by the
+            next failure, snapshot or :meth:`flush`), each a ``(time, latency,
+            generation)``; the router counts them in its stats this way.
     """
 
     def __init__(
@@ -234,6 +328,7 @@ class Breaker:
         store: BreakerStore | None = None,
         listeners: Iterable[Any] = (),
         on_transition: TransitionHook | None = None,
+        on_successes: Callable[[list[Success], float], None] | None = None,
     ) -> None:
         self.name = name
         self.policy = policy
@@ -242,6 +337,12 @@ class Breaker:
             store if store is not None else MemoryBreakerStore(policy, clock)
         )
         self._on_transition = on_transition
+        # Where closed-state successes wait (Permit.succeeded): only a memory store
+        # keeps one, and only for a caller that takes them in batches.
+        self.ledger: deque[Success] | None = None
+        if on_successes is not None and isinstance(self._store, MemoryBreakerStore):
+            self._store.on_successes = on_successes
+            self.ledger = self._store.successes
         # A shared store's asyncio twin, when it has one (the Redis store's ``aio``).
         self._aio: Any = getattr(self._store, "aio", None)
         self._tasks: set[asyncio.Task[None]] = set()
@@ -309,13 +410,18 @@ class Breaker:
         return str(getattr(self._store, "shared", "local"))
 
     def flush(self) -> None:
-        """Send what a shared store batched (closed-state successes) now."""
+        """Apply the closed-state successes that wait (in the ledger, or batched by a
+        shared store for Redis) now."""
         flush = getattr(self._store, "flush", None)
         if flush is not None:
-            flush()
+            transition = flush()
+            if transition is not None:
+                self._announce(transition)
 
     def snapshot(self) -> BreakerSnapshot:
         """The breaker's state and counters now."""
+        if self.ledger:
+            self.flush()
         return self._store.snapshot()
 
     def force_open(self, reason: str = "forced open") -> None:

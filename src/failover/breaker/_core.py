@@ -240,6 +240,20 @@ class BreakerCore:
             )
         return None
 
+    def success_can_wait(self) -> bool:
+        """Whether a closed-state success may be recorded later with the same effect.
+
+        True while the breaker is closed, counts no consecutive failure (so a success
+        would not reset anything now) and, with a failure rate, its window holds no
+        failure (so no success can bring the ratio to the rate): a success recorded
+        later, at its own time, then leaves everything as it would have been.
+        """
+        return (
+            self.state == "closed"
+            and self.consecutive_failures == 0
+            and (self.policy.failure_rate is None or self._window.failures == 0)
+        )
+
     def release(self, generation: int, trial: bool) -> None:
         """Give back a trial permit whose call ended without an outcome (cancelled)."""
         if trial and generation == self.generation and self.state == "half_open":

@@ -18,11 +18,13 @@ from __future__ import annotations
 import math
 import threading
 import time
+import weakref
 from array import array
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import Protocol
 
 from .._events import AttemptFinished, Event
 
@@ -95,6 +97,10 @@ class _Endpoint:
         return [latency for at, latency in zip(self.at, self.latency, strict=True) if at > oldest]
 
 
+class _Flushable(Protocol):
+    def flush(self) -> None: ...
+
+
 class StatsListener:
     """Keep per-endpoint counts and latency percentiles over a sliding time window.
 
@@ -129,6 +135,7 @@ class StatsListener:
         self._width = self.window / _SLICES
         self._lock = threading.Lock()
         self._endpoints: dict[str, _Endpoint] = {}
+        self._sources: weakref.WeakSet[_Flushable] = weakref.WeakSet()
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, AttemptFinished):
@@ -153,6 +160,33 @@ class StatsListener:
                 kind = error or "unknown"
                 counts.errors[kind] = counts.errors.get(kind, 0) + 1
 
+    def successes(
+        self, endpoint: str, items: Iterable[tuple[float, float, int]], at: float
+    ) -> None:
+        """Count successes that waited in a breaker's ledger.
+
+        Each item is ``(time, latency, generation)`` with times on the clock that gave
+        ``at`` (the breaker's, read as they were handed over); they are placed at their
+        own age on this listener's clock.
+        """
+        with self._lock:
+            shift = self._clock() - at
+            ep = self._endpoints.get(endpoint)
+            if ep is None:
+                ep = self._endpoints[endpoint] = _Endpoint(self.max_samples)
+            for when, latency, _ in items:
+                now = when + shift
+                counts = self._slice(ep, now)
+                counts.calls += 1
+                counts.ok += 1
+                ep.add_latency(now, latency)
+
+    def follow(self, source: _Flushable) -> None:
+        """Call ``source.flush()`` before each :meth:`snapshot`, so successes waiting in
+        its ledger (a breaker's) are counted. Held weakly: a Router that is gone is not
+        kept alive by its listener."""
+        self._sources.add(source)
+
     def _slice(self, ep: _Endpoint, now: float) -> _Slice:
         index = int(now // self._width)
         slices = ep.slices
@@ -168,6 +202,8 @@ class StatsListener:
         Every endpoint heard of since the listener was made is present, with zero counts
         and ``None`` percentiles when nothing happened within the window.
         """
+        for source in list(self._sources):
+            source.flush()
         with self._lock:
             now = self._clock()
             first = math.floor(now / self._width) - _SLICES + 1
