@@ -3,9 +3,10 @@
 On a shared machine the speed drifts by tens of percent within minutes, so two runs of
 ``overhead.py`` cannot tell a 30 µs change from noise. This runs both versions side by
 side instead: ``git archive REV`` puts that revision's ``src/failover`` in a temporary
-directory as the package ``failover_rev``, and the anthropic SDK called directly, the
-router of REV and the router of this checkout take turns, call by call, with the order
-rotated every round, against one fake.
+directory as the package ``failover_rev``, and the two routers take turns (order swapped
+every round) against one fake, each call right after a direct SDK call, as in
+``overhead.py``. Besides the difference of medians it reports the median of each pair's
+difference (router call minus the direct call before it), which is steadier.
 
     python bench/versus.py REV [--calls 3000] [--inproc] [--json]
 
@@ -68,37 +69,48 @@ def run(rev: str, calls: int, inproc: bool) -> dict[str, Any]:
         pol = policy(primary=anthropic_endpoint(url))
         client = anthropic_client(url)
         old, new = old_router.from_dict(pol), Router.from_dict(pol)
-        sides: dict[str, Callable[[], object]] = {
-            "direct": lambda: client.messages.create(
-                model="claude-bench", messages=MSG, max_tokens=64
-            ),
+
+        def direct() -> object:
+            return client.messages.create(model="claude-bench", messages=MSG, max_tokens=64)
+
+        routers: dict[str, Callable[[], object]] = {
             rev: lambda: old.complete(MSG, max_tokens=64),
             "this checkout": lambda: new.complete(MSG, max_tokens=64),
         }
         for _ in range(200):  # connections, imports, caches
-            for call in sides.values():
+            direct()
+            for call in routers.values():
                 call()
-        samples: dict[str, list[float]] = {name: [] for name in sides}
-        order = list(sides)
+        # Each router call follows a direct SDK call, as in overhead.py: both routers then
+        # run with the caches as the SDK leaves them (a router that followed the other
+        # router would find the shared code warm, and look cheaper than it is).
+        samples: dict[str, list[float]] = {name: [] for name in ("direct", *routers)}
+        added: dict[str, list[float]] = {name: [] for name in routers}
+        order = list(routers)
         clock = time.perf_counter
         for _ in range(calls):
-            order = order[1:] + order[:1]
+            order.reverse()
             for name in order:
                 t0 = clock()
-                sides[name]()
-                samples[name].append(clock() - t0)
+                direct()
+                t1 = clock()
+                routers[name]()
+                t2 = clock()
+                samples["direct"].append(t1 - t0)
+                samples[name].append(t2 - t1)
+                added[name].append((t2 - t1) - (t1 - t0))
         old.close()
         new.close()
         client.close()
-    direct = median(samples["direct"])
+    base = median(samples["direct"])
     return {
         "calls": calls,
         "fake": "in-process FakeProvider" if inproc else "async fake, own process",
-        "direct_p50_ms": direct * 1000,
-        "p50_ratio": {name: median(s) / direct for name, s in samples.items() if name != "direct"},
-        "p50_added_us": {
-            name: (median(s) - direct) * 1e6 for name, s in samples.items() if name != "direct"
-        },
+        "direct_p50_ms": base * 1000,
+        "p50_ratio": {name: median(samples[name]) / base for name in routers},
+        "p50_added_us": {name: (median(samples[name]) - base) * 1e6 for name in routers},
+        # The median of each pair's difference: steadier than a difference of medians.
+        "paired_added_us": {name: median(added[name]) * 1e6 for name in routers},
     }
 
 
@@ -115,7 +127,8 @@ def main() -> None:
         return
     print(f"{args.calls} rounds, {result['fake']}; direct SDK p50 {result['direct_p50_ms']:.3f} ms")
     for name, ratio in result["p50_ratio"].items():
-        print(f"  {name:>14}: {ratio:.4f}x  ({result['p50_added_us'][name]:+.0f} µs at p50)")
+        added, paired = result["p50_added_us"][name], result["paired_added_us"][name]
+        print(f"  {name:>14}: {ratio:.4f}x  ({added:+.0f} µs at p50; {paired:+.0f} µs paired)")
 
 
 if __name__ == "__main__":
