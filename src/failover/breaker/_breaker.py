@@ -277,18 +277,19 @@ class Permit:
         and returns ``False``.
         """
         breaker = self._breaker
-        ledger = breaker.ledger
+        store = breaker._ledgered
         slow = breaker.slow_call
         if (
-            ledger is None
+            store is None
             or self._done
             or self.trial
             or (slow is not None and latency > slow)
-            or not breaker._store.batching  # type: ignore[attr-defined]
+            or not store.batching
         ):
             self.success(latency)
             return False
         self._done = True
+        ledger = store.successes
         ledger.append((now, latency, self._generation))
         if len(ledger) > LEDGER_MAX:
             breaker.flush()
@@ -339,8 +340,10 @@ class Breaker:
         self._on_transition = on_transition
         # Where closed-state successes wait (Permit.succeeded): only a memory store
         # keeps one, and only for a caller that takes them in batches.
+        self._ledgered: MemoryBreakerStore | None = None
         self.ledger: deque[Success] | None = None
         if on_successes is not None and isinstance(self._store, MemoryBreakerStore):
+            self._ledgered = self._store
             self._store.on_successes = on_successes
             self.ledger = self._store.successes
         # A shared store's asyncio twin, when it has one (the Redis store's ``aio``).
