@@ -329,3 +329,37 @@ def test_router_status_counts_every_success_that_waited() -> None:
     assert (status.recent_calls, dict(status.recent_errors)) == (9, {"server": 1})
     assert status.consecutive_failures == 1
     router.close()
+
+
+def test_router_counts_every_success_across_threads_and_tasks() -> None:
+    """Calls from threads and an event loop, status() read meanwhile: none is lost."""
+    import asyncio
+
+    policy_ = make_policy({"ep": "http://127.0.0.1:9"}, retry={"attempts": 1})
+    router = Router.from_dict(policy_, providers={"ep": Steady()})
+    stop = threading.Event()
+
+    def call(times: int) -> None:
+        for _ in range(times):
+            router.complete(MSG, max_tokens=8)
+
+    def read() -> None:
+        while not stop.is_set():
+            router.status()
+
+    async def tasks() -> None:
+        await asyncio.gather(*(router.acomplete(MSG, max_tokens=8) for _ in range(150)))
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    callers = [threading.Thread(target=call, args=(250,)) for _ in range(4)]
+    for thread in callers:
+        thread.start()
+    asyncio.run(tasks())
+    for thread in callers:
+        thread.join()
+    stop.set()
+    reader.join()
+    (status,) = router.status()
+    assert (status.total_successes, status.recent_calls) == (1150, 1150)
+    router.close()
