@@ -7,6 +7,7 @@ These tests hold that to "the same effect as recording each success at once".
 
 from __future__ import annotations
 
+import functools
 import gc
 import threading
 from typing import Any
@@ -270,13 +271,18 @@ def test_stats_count_handed_successes_at_their_own_age() -> None:
     assert (snap.calls, snap.ok, snap.p50) == (1, 1, 0.4)
 
 
-def test_stats_snapshot_takes_what_waits_and_holds_routers_weakly() -> None:
-    """A snapshot flushes the ledgers it follows; a Router gone is not kept alive."""
+def test_stats_snapshot_applies_what_waits_and_holds_breakers_weakly() -> None:
+    """A snapshot applies the ledgers it follows; a breaker gone is not kept alive."""
     stats = StatsListener()
-    breaker = Breaker("ep", policy(), VirtualClock(), on_successes=stats.successes)
+    clock = VirtualClock()
+    breaker = Breaker("ep", policy(), clock, on_successes=functools.partial(stats.successes, "ep"))
     stats.follow(breaker)
+    permit = breaker.acquire()
+    assert permit is not None
+    assert permit.succeeded(clock.monotonic(), 0.25)
+    assert (stats.snapshot()["ep"].ok, stats.snapshot()["ep"].p50) == (1, 0.25)
     assert len(stats._sources) == 1
-    del breaker
+    del breaker, permit
     gc.collect()
     assert len(stats._sources) == 0
 
