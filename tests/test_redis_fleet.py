@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import socket
 import subprocess
@@ -364,8 +365,9 @@ def wait_for(check: Any, seconds: float) -> None:
 # --- Cluster: three masters, breakers in different slots -------------------------------------
 
 
-def test_cluster_runs_each_breaker_in_its_own_slot(tmp_path: Any) -> None:
-    """On a 3-master Redis Cluster the script runs per breaker on the node owning its slot."""
+@contextlib.contextmanager
+def _cluster(masters: int = 3, replicas: int = 0) -> Iterator[list[RedisServer]]:
+    """A Redis Cluster on loopback, every replica in sync; its nodes (removed after)."""
     import shutil
 
     from _redis import require_redis_server
@@ -375,12 +377,21 @@ def test_cluster_runs_each_breaker_in_its_own_slot(tmp_path: Any) -> None:
     if cli is None:
         pytest.skip("redis-cli not found")
     options = ("--cluster-enabled", "yes", "--cluster-node-timeout", "500")
-    nodes = [RedisServer(binary, port, args=options) for port in _cluster_ports(3)]
+    count = masters * (1 + replicas)
+    nodes = [RedisServer(binary, port, args=options) for port in _cluster_ports(count)]
     try:
         for node in nodes:
             node.start()
         subprocess.run(
-            [cli, "--cluster", "create", *(f"127.0.0.1:{n.port}" for n in nodes), "--cluster-yes"],
+            [
+                cli,
+                "--cluster",
+                "create",
+                *(f"127.0.0.1:{n.port}" for n in nodes),
+                "--cluster-replicas",
+                str(replicas),
+                "--cluster-yes",
+            ],
             check=True,
             capture_output=True,
             timeout=30,
@@ -388,24 +399,78 @@ def test_cluster_runs_each_breaker_in_its_own_slot(tmp_path: Any) -> None:
         wait_for(
             lambda: all(n.client().cluster("info")["cluster_state"] == "ok" for n in nodes), 10
         )
-        url = "redis+cluster://" + ",".join(f"127.0.0.1:{n.port}" for n in nodes)
-        policy = bpolicy(failure_threshold=1)
-        keys = [breaker_key(None, "anthropic", f"m{i}", None, "fp") for i in range(6)]
-        stores = [
-            RedisBreakerStore(url, None, f"b{i}", policy, SystemClock(), key=k, timeout=1.0)
-            for i, k in enumerate(keys)
-        ]
-        for store in stores:
-            admission = store.acquire()
-            assert store.record(admission.generation, admission.trial, failed=True) is not None
-        assert [s.snapshot().state for s in stores] == ["open"] * 6
-        assert all(s.shared == "redis" for s in stores)
-        holding = [n.client().dbsize() for n in nodes]
-        assert sum(holding) == 6
-        assert sum(1 for h in holding if h) > 1  # the breakers really are spread over masters
+        # A replica takes over only once it has synced: a test that kills a master
+        # right after the cluster is made would find no replica able to.
+        wait_for(
+            lambda: all(
+                n.client().info("replication").get("master_link_status", "up") == "up"
+                for n in nodes
+            ),
+            15,
+        )
+        yield nodes
     finally:
         for node in nodes:
             node.remove()
+
+
+def _cluster_stores(nodes: list[RedisServer], count: int = 6) -> list[RedisBreakerStore]:
+    url = "redis+cluster://" + ",".join(f"127.0.0.1:{n.port}" for n in nodes)
+    policy = bpolicy(failure_threshold=1)
+    keys = [breaker_key(None, "anthropic", f"m{i}", None, "fp") for i in range(count)]
+    return [
+        RedisBreakerStore(url, None, f"b{i}", policy, SystemClock(), key=k, timeout=0.2)
+        for i, k in enumerate(keys)
+    ]
+
+
+def _open_all(stores: list[RedisBreakerStore]) -> None:
+    for store in stores:
+        admission = store.acquire()
+        assert store.record(admission.generation, admission.trial, failed=True) is not None
+    assert [s.snapshot().state for s in stores] == ["open"] * len(stores)
+    assert all(s.shared == "redis" for s in stores)
+
+
+def _keys_on(node: RedisServer) -> set[str]:
+    return {k.decode() if isinstance(k, bytes) else k for k in node.client().keys("*")}
+
+
+def test_cluster_runs_each_breaker_in_its_own_slot() -> None:
+    """On a 3-master Redis Cluster the script runs per breaker on the node owning its slot."""
+    with _cluster() as nodes:
+        stores = _cluster_stores(nodes)
+        _open_all(stores)
+        holding = [n.client().dbsize() for n in nodes]
+        assert sum(holding) == 6
+        assert sum(1 for h in holding if h) > 1  # the breakers really are spread over masters
+
+
+def test_cluster_master_loss_fails_over_to_its_replica() -> None:
+    """A master dies: no call waits on it, its replica takes over, and the breakers it held
+    are back on Redis with the state they had (open), not reset."""
+    with _cluster(replicas=1) as nodes:
+        stores = _cluster_stores(nodes)
+        _open_all(stores)
+        masters = [n for n in nodes if n.client().info("replication")["role"] == "master"]
+        victim = next(n for n in masters if _keys_on(n))
+        on_victim = [s for s in stores if s.key in _keys_on(victim)]
+        victim.stop()
+        slowest = 0.0
+        give_up = time.monotonic() + 15
+        while True:  # until every breaker is back on Redis (the replica promoted)
+            for store in stores:
+                t0 = time.monotonic()
+                snapshot = store.snapshot()
+                slowest = max(slowest, time.monotonic() - t0)
+                assert snapshot.state == "open"  # shared or local, the state is kept
+            if all(s.shared == "redis" for s in stores):
+                break
+            assert time.monotonic() < give_up, [s.shared for s in stores]
+            time.sleep(0.1)
+        assert slowest < 1.0  # a dead node costs a refused connection, never a hang
+        assert on_victim
+        assert all(s.snapshot().state == "open" for s in on_victim)  # from the replica
 
 
 def _cluster_ports(count: int) -> list[int]:
