@@ -22,6 +22,7 @@ from ._events import (
     ServedFromCache,
     emit,
 )
+from ._frozen import new_tuple
 from ._response import Attempt, Response, Usage
 from ._steps import RouteEndpoint
 from .conversation._answer import finish_reason
@@ -36,8 +37,6 @@ if TYPE_CHECKING:
     from .instrumentation._stats import StatsListener
 
 __all__ = ["CallRecord", "RouteShared"]
-
-_tuple = tuple.__new__
 
 
 class RouteShared(NamedTuple):
@@ -184,7 +183,7 @@ class CallRecord:
         params = {**ep.params, **self.params} if ep.params else self.params
         # ProviderRequest(messages, params, connect, read, idle), without the named
         # tuple's __new__ (a Python function): this runs on every request.
-        request: ProviderRequest = _tuple(
+        request: ProviderRequest = new_tuple(
             ProviderRequest,
             (
                 messages,

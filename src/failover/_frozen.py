@@ -11,6 +11,10 @@ is written instead of a descriptor looked up and called per field.
 
 The class stays a frozen dataclass in every other way (``replace``, ``asdict``, equality,
 hashing, pickling), and assigning to a field still raises ``FrozenInstanceError``.
+
+:data:`new_tuple` does the same for the named tuples made on every call
+(``ProviderRequest``, ``ProviderResult``, ``Send``): ``new_tuple(Cls, (a, b, ...))``, every
+field given in order, skips the Python ``__new__`` that ``namedtuple`` generates.
 """
 
 from __future__ import annotations
@@ -18,9 +22,11 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, TypeVar
 
-__all__ = ["fast_init"]
+__all__ = ["fast_init", "new_tuple"]
 
 T = TypeVar("T")
+
+new_tuple = tuple.__new__
 
 
 def fast_init(cls: type[T]) -> type[T]:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from ._call_record import CallRecord
 from ._errors import StreamInterrupted
 from ._events import PanicTrial, emit
+from ._frozen import new_tuple
 from ._response import Response
 from ._retry import Decision, decide, retry_delay
 from ._steps import Acquire, Deliver, Lookup, Relay, Restart, RouteEndpoint, Send, Sleep, Step
@@ -29,8 +30,6 @@ if TYPE_CHECKING:
     from .breaker._breaker import Permit
 
 __all__ = ["RouteCall"]
-
-_tuple = tuple.__new__  # a named tuple made without its (Python) __new__
 
 # The share of its reset_timeout a breaker must have been open for a panic trial.
 PANIC_AFTER = 0.1
@@ -153,7 +152,7 @@ class RouteCall(CallRecord):
             first_token = ep.first_token if self.stream else None
             budget = left if first_token is None else min(left, first_token)
             try:
-                got = yield _tuple(Send, (ep, request, budget))  # Send(...), made quicker
+                got = yield new_tuple(Send, (ep, request, budget))  # Send(...), made quicker
                 if self.stream:
                     return (yield from self._relayed(index, ep, permit, got, t0, tries, request))
                 return self._succeeded(ep, permit, got, t0, tries)

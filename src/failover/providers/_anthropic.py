@@ -13,6 +13,7 @@ import httpx2
 
 from .. import _deadline
 from .._failures import Failure, failure_from_status, meaning_of, status_for_error_type
+from .._frozen import new_tuple
 from .._stream_events import ContentEvent, ThinkingDelta, ToolCallDelta, ToolCallStart
 from ..conversation import (
     RequestTranslationError,
@@ -40,8 +41,6 @@ __all__ = ["AnthropicProvider", "classify"]
 
 # Anthropic requires max_tokens; LiteLLM's Router uses the same default for Claude.
 DEFAULT_MAX_TOKENS = 4096
-
-_tuple = tuple.__new__
 
 
 def classify(exc: BaseException, call: ProviderRequest | None = None) -> Failure:
@@ -105,7 +104,7 @@ def _result(message: Any) -> ProviderResult:
     # The common answer, one text block: no lists, no intermediate Answer.
     stop = message.stop_reason
     # ProviderResult(...) without the named tuple's Python __new__: every call makes one.
-    result: ProviderResult = _tuple(
+    result: ProviderResult = new_tuple(
         ProviderResult,
         (
             content[0].text,
