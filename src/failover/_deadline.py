@@ -27,8 +27,8 @@ __all__ = [
     "tighten",
 ]
 
-# The current deadline (time.monotonic), None for none. The call drivers set and reset it
-# themselves around each request (set_deadline inlined: it runs on every request).
+# The current deadline (time.monotonic), None for none: set around each request by the
+# call drivers (set_deadline, reset_deadline).
 DEADLINE: ContextVar[float | None] = ContextVar("failover_deadline", default=None)
 
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._call_record import RouteShared
 from ._clock import Clock, SystemClock
-from ._deadline import DEADLINE
+from ._deadline import reset_deadline, set_deadline
 from ._events import Audience, BreakerStateChanged, CallStarted, Listener, emit
 from ._response import Response
 from ._route_call import RouteCall
@@ -41,7 +41,6 @@ __all__ = ["EndpointStatus", "Router"]
 
 # Call ids are unique across Routers, so one listener can serve several of them.
 _CALL_IDS = itertools.count(1)
-_monotonic = time.monotonic  # real time: the socket deadline is the kernel's, not the clock's
 
 
 class Router:
@@ -296,13 +295,13 @@ class Router:
                 return done.value  # type: ignore[no-any-return]
             outcome = error = None
             if isinstance(step, Send):
-                token = DEADLINE.set(_monotonic() + step.budget)  # bounds every socket op
+                token = set_deadline(step.budget)  # bounds every socket operation
                 try:
                     outcome = step.endpoint.provider.complete(step.request)
                 except BaseException as exc:  # given to the plan: it decides, and re-raises
                     error = exc
                 finally:
-                    DEADLINE.reset(token)
+                    reset_deadline(token)
             else:  # a plan that does not stream yields only Send and Sleep
                 assert isinstance(step, Sleep)
                 self._clock.sleep(step.seconds)
@@ -324,13 +323,13 @@ class Router:
                 return done.value  # type: ignore[no-any-return]
             outcome = error = None
             if isinstance(step, Send):
-                token = DEADLINE.set(_monotonic() + step.budget)  # bounds every socket op
+                token = set_deadline(step.budget)  # bounds every socket operation
                 try:
                     outcome = await step.endpoint.provider.acomplete(step.request)
                 except BaseException as exc:  # given to the plan: it decides, and re-raises
                     error = exc
                 finally:
-                    DEADLINE.reset(token)
+                    reset_deadline(token)
             else:  # a plan that does not stream yields no Relay
                 outcome = await self._shared_step(step)
 
