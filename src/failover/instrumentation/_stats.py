@@ -145,20 +145,17 @@ class StatsListener:
         """Count one attempt (the Router calls this directly, building no event)."""
         with self._lock:
             now = self._clock()
-            ep = self._endpoints.get(endpoint)
-            if ep is None:
-                ep = self._endpoints[endpoint] = _Endpoint(self.max_samples)
+            ep = self._endpoint(endpoint)
+            if outcome == "ok":
+                self._ok(ep, now, latency)
+                return
             counts = self._slice(ep, now)
             if outcome == "skipped":
                 counts.skipped += 1
                 return
             counts.calls += 1
-            if outcome == "ok":
-                counts.ok += 1
-                ep.add_latency(now, latency)
-            else:
-                kind = error or "unknown"
-                counts.errors[kind] = counts.errors.get(kind, 0) + 1
+            kind = error or "unknown"
+            counts.errors[kind] = counts.errors.get(kind, 0) + 1
 
     def successes(
         self, endpoint: str, items: Iterable[tuple[float, float, int]], at: float
@@ -171,21 +168,27 @@ class StatsListener:
         """
         with self._lock:
             shift = self._clock() - at
-            ep = self._endpoints.get(endpoint)
-            if ep is None:
-                ep = self._endpoints[endpoint] = _Endpoint(self.max_samples)
+            ep = self._endpoint(endpoint)
             for when, latency, _ in items:
-                now = when + shift
-                counts = self._slice(ep, now)
-                counts.calls += 1
-                counts.ok += 1
-                ep.add_latency(now, latency)
+                self._ok(ep, when + shift, latency)
 
     def follow(self, source: _Flushable) -> None:
         """Call ``source.flush()`` before each :meth:`snapshot`, so successes waiting in
         its ledger (a breaker's) are counted. Held weakly: a Router that is gone is not
         kept alive by its listener."""
         self._sources.add(source)
+
+    def _endpoint(self, name: str) -> _Endpoint:
+        ep = self._endpoints.get(name)
+        if ep is None:
+            ep = self._endpoints[name] = _Endpoint(self.max_samples)
+        return ep
+
+    def _ok(self, ep: _Endpoint, now: float, latency: float) -> None:
+        counts = self._slice(ep, now)
+        counts.calls += 1
+        counts.ok += 1
+        ep.add_latency(now, latency)
 
     def _slice(self, ep: _Endpoint, now: float) -> _Slice:
         index = int(now // self._width)
