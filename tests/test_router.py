@@ -193,18 +193,23 @@ async def test_async_deadline_bounds_a_trickling_server(fakes: list[FakeProvider
     await router.aclose()
 
 
-def test_a_router_is_ready_when_constructed(fakes: list[FakeProvider]) -> None:
+def test_a_router_is_ready_when_constructed(
+    fakes: list[FakeProvider], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Routes (SDK imports, clients, breakers) are built by the constructor, so a slow
     set-up never eats the first call's deadline."""
+    from failover._build import RouteBuilder
+
     clock = VirtualClock()
+    build = RouteBuilder.route
 
-    class SlowToBuild(Router):
-        def _build_route(self, route: str) -> Any:
-            clock.advance(5)  # a slow first import
-            return super()._build_route(route)
+    def slow_to_build(self: RouteBuilder, route: str) -> Any:
+        clock.advance(5)  # a slow first import
+        return build(self, route)
 
+    monkeypatch.setattr(RouteBuilder, "route", slow_to_build)
     policy = make_policy({f.name: f.url for f in fakes}, deadline="2s")
-    with SlowToBuild.from_dict(policy, clock=clock) as router:
+    with Router.from_dict(policy, clock=clock) as router:
         assert router.complete(MSG).endpoint == "primary"
         assert fakes[0].request_count == 1
 

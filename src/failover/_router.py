@@ -8,15 +8,14 @@ requests, sleep, and hand back what came of them.
 
 from __future__ import annotations
 
-import functools
 import itertools
 import os
 import random
-import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from ._build import RouteBuilder, fallback_cache
 from ._call_record import RouteShared
 from ._clock import Clock, SystemClock
 from ._deadline import reset_deadline, set_deadline
@@ -28,12 +27,10 @@ from ._steps import Acquire, Lookup, Send, Sleep
 from .instrumentation._logging import LoggingListener
 
 if TYPE_CHECKING:
-    from ._retry import RetryBudget
     from ._steps import RouteEndpoint
     from ._streaming import AsyncStream, Stream
-    from .breaker._breaker import Breaker, BreakerStore
+    from .breaker._breaker import Breaker
     from .breaker._core import Transition
-    from .cache._fallback import FallbackCache
     from .policy._model import Policy
     from .providers import Provider
 
@@ -94,13 +91,20 @@ class Router:
         # Calls count their attempts in it directly, building no event for it.
         self._hear = Audience(x for x in given if x is not stats)
         self._rand = rand if rand is not None else random.random
-        self._breakers: dict[tuple[str, Any], Breaker] = {}
-        self._budgets: dict[tuple[str, Any], RetryBudget | None] = {}
-        self._providers: dict[str, Provider] = dict(providers or {})
-        self._cache = self._fallback_cache()
+        self._cache = fallback_cache(policy, self._clock, self.namespace)
+        builder = RouteBuilder(
+            policy,
+            clock=self._clock,
+            stats=stats,
+            namespace=self.namespace,
+            on_transition=self._on_transition,
+            providers=providers,
+        )
         self._routes: dict[str, tuple[RouteEndpoint, ...]] = {
-            name: self._build_route(name) for name in policy.routes
+            name: builder.route(name) for name in policy.routes
         }
+        self._breakers = builder.breakers
+        self._providers = builder.providers
         # What each route's calls share, by the name a caller gives (None too, when the
         # policy has a default): a call looks it up once.
         self._resolved: dict[str | None, RouteShared] = {
@@ -131,93 +135,6 @@ class Router:
         from .policy._model import Policy
 
         return cls(Policy.from_dict(data), **kwargs)
-
-    # --- building -------------------------------------------------------------------
-    def _build_route(self, route: str) -> tuple[RouteEndpoint, ...]:
-        from ._retry import RetryBudget
-        from ._steps import RouteEndpoint
-        from .breaker._breaker import Breaker
-        from .providers import make_provider
-        from .providers._base import accepts_prefill
-
-        built = []
-        for name in self.policy.routes[route].endpoints:
-            ep = self.policy.endpoints[name]
-            timeout, retry, breaker_policy = self.policy.effective(route, name)
-            # Routes that leave the breaker settings alone share the endpoint's breaker
-            # (and its retry budget, which counts the endpoint's calls).
-            key = (name, breaker_policy)
-            breaker = self._breakers.get(key)
-            if breaker is None:
-                label = name if breaker_policy == ep.breaker else f"{name}@{route}"
-                breaker = Breaker(
-                    label,
-                    breaker_policy,
-                    self._clock,
-                    store=self._state_store(ep, label, breaker_policy),
-                    on_transition=self._on_transition,
-                    # A healthy endpoint's successes reach the stats in batches.
-                    on_successes=functools.partial(self._stats.successes, name),
-                )
-                self._stats.follow(breaker)
-                self._breakers[key] = breaker
-                self._budgets[key] = RetryBudget.of(retry)
-            provider = self._providers.get(name)
-            if provider is None:
-                provider = self._providers[name] = make_provider(ep)
-                prepare = getattr(provider, "prepare", None)
-                if prepare is not None:  # readiness: clients and lazy imports, now
-                    prepare()
-            built.append(
-                RouteEndpoint(
-                    name=name,
-                    provider_name=ep.provider,
-                    model=ep.model,
-                    params=ep.params,
-                    timeout=timeout,
-                    retry=retry,
-                    breaker=breaker,
-                    provider=provider,
-                    budget=self._budgets[key],
-                    prefill=accepts_prefill(ep),
-                    first_token=getattr(timeout, "first_token", None),
-                )
-            )
-        return tuple(built)
-
-    def _state_store(self, ep: Any, label: str, policy: Any) -> BreakerStore | None:
-        """The shared store for one breaker when the policy keeps state in Redis.
-
-        Its key is the endpoint's identity (provider, model, base URL, breaker rules) under
-        the policy's ``namespace``, so processes running other versions of the policy
-        share it.
-        """
-        if self.policy.state.kind != "redis":
-            return None  # the breaker makes its own process-local store
-        from .breaker._keys import breaker_key, settings_fingerprint
-        from .breaker._redis import RedisBreakerStore
-
-        url = self.policy.state.url
-        assert url is not None
-        key = breaker_key(
-            self.namespace, ep.provider, ep.model, ep.base_url, settings_fingerprint(policy)
-        )
-        return RedisBreakerStore(url, None, label, policy, self._clock, key=key)
-
-    def _fallback_cache(self) -> FallbackCache | None:
-        if not any(route.cache is not None for route in self.policy.routes.values()):
-            return None
-        from .cache._fallback import FallbackCache
-
-        c = self.policy.cache
-        clock_time = getattr(self._clock, "time", None)
-        return FallbackCache(
-            c.kind,
-            c.path if c.kind == "sqlite" else c.url,
-            c.max_entries,
-            self.namespace,
-            now=clock_time if callable(clock_time) else time.time,
-        )
 
     def _on_transition(self, name: str, transition: Transition) -> None:
         emit(
