@@ -138,7 +138,7 @@ def goals(r: dict[str, Any]) -> list[tuple[str, str, str, bool | None]]:
                 "Per-call p50, failover vs anthropic SDK direct",
                 "≤ 1.05×",
                 f"{v['p50_ratio']:.3f}× (p99 {v['p99_ratio']:.2f}×, CPU {v['cpu_ratio']:.2f}×;"
-                f" +{v['p50_added_us']:.0f} µs p50)",
+                f" {v['p50_added_us']:+.0f} µs p50)",
                 v["p50_ratio"] <= 1.05,
             )
         )
@@ -328,9 +328,12 @@ def section_breakdown(r: dict[str, Any]) -> list[str]:
         f" {bare['cpu_added_us']:+.0f} µs CPU). Where it comes from:",
         "",
         f"- **Not the provider call.** failover's anthropic adapter called alone (its"
-        f" plain-chat keyword arguments, the endpoint's `anthropic.Timeout`, `_result`) runs"
+        f" plain-chat keyword arguments, the endpoint's `anthropic.Timeout`, `client.post`"
+        " with the options `messages.create` gives it, `_result`) runs"
         f" at {adapter['p50_ratio']:.3f}× the direct SDK at p50 ({adapter['p50_added_us']:+.0f}"
-        f" µs). Inside the router, the SDK call took {split['inside_minus_alone_p50_us']:+.0f} µs"
+        " µs; below 1× because it skips `messages.create`'s keyword checks and body"
+        " assembly, note 9, which offsets the router's own code below)."
+        f" Inside the router, the SDK call took {split['inside_minus_alone_p50_us']:+.0f} µs"
         " vs the adapter alone at p50: the deadline network backend"
         " (`_deadline.py`, a context-variable read per socket operation) costs nothing"
         " measurable.",
@@ -442,6 +445,29 @@ call with default listeners (25 to 17 µs with `listeners=[]`):
    which imports redis when installed —, httpx2, litellm) and what they import on a first
    request, and builds its clients, so the first call pays no set-up (see "Import
    time" for what construction costs).
+9. The SDK's own call path was the last thing to cut. `messages.create` checks its
+   keywords against its overloads, assembles a body of 17 keys of which a plain chat sets
+   three or four (the rest are `Omit`, dropped again when the body is prepared) and
+   builds its request options. For a plain chat, whose keywords are the body as it is,
+   the adapter now calls `client.post("/v1/messages", ...)` with the options
+   `messages.create` gives it (the tracing span's name, route and attribute function,
+   the timeout, the `Message` type); `tests/test_anthropic_post.py` holds the two to the
+   same request, option by option and on the wire. Against the code before it
+   (`python bench/versus.py c87f61a`, paired) the added p50 fell by 33 µs against the
+   in-process fake (+92 to +59 µs) and by 30 µs against the async fake (+84 to +54 µs).
+   So the router's own code still costs what the rows above say; the goals are met
+   because the adapter spends about as much less inside the SDK. Left as it is: the SDK
+   computes a tracing span's attributes on every call even when no OpenTelemetry SDK
+   records them (about 30 µs here); the direct call pays that too, and skipping it would
+   take the SDK's spans away from users who trace.
+10. These figures move with the machine more than with small changes to the code. The
+    runs before note 9 on an earlier virtual machine (direct call 1.45 ms at p50)
+    measured 1.058× and 1.047× against the async fake and 1.061× twice in process; the
+    same code on the virtual machine of this page (direct call 0.67 ms) measured 1.029×
+    and 1.031×, and 1.018× to 1.053× in six single runs of `bench/overhead.py
+    --calls 1500` while the machine's direct call drifted from 0.94 to 1.35 ms. A
+    ratio goal of 5 % sits inside that spread, so compare revisions with
+    `bench/versus.py` (interleaved, paired) rather than two runs of this page.
 """
 
 
