@@ -1,7 +1,7 @@
 """A plain chat goes to Anthropic through ``client.post`` with ``messages.create``'s options.
 
 The adapter skips ``messages.create``'s keyword checks and body assembly for a request
-whose keywords are the body as it is (about 15 µs a call). These tests hold it to making
+whose keywords are the body as it is (about 30 µs a call). These tests hold it to making
 the same request as ``messages.create``: the same request options (tracing span, timeout,
 response type), the same bytes on the wire, and the SDK's deprecation warning. They run
 the real anthropic clients against FakeProvider on loopback.

@@ -155,7 +155,7 @@ def _create_options() -> tuple[dict[str, Any], Container[str]] | None:
 
     A plain chat is sent with ``client.post`` and these options: the same request,
     span and response type as ``messages.create``, without the keyword checks and
-    body assembly that a plain chat never needs (15 to 30 µs per call, measured with
+    body assembly that a plain chat never needs (about 30 µs per call, measured with
     ``bench/versus.py``). ``tests/test_anthropic_post.py`` checks that both make the
     same request, option by option and on the wire.
     """
