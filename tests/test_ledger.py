@@ -271,6 +271,24 @@ def test_stats_count_handed_successes_at_their_own_age() -> None:
     assert (snap.calls, snap.ok, snap.p50) == (1, 1, 0.4)
 
 
+def test_stats_place_a_success_that_waited_behind_a_later_attempt_at_its_own_age() -> None:
+    """A success handed over after a later attempt was counted (a request error the
+    breaker does not count, or another thread) still ages out at its own time."""
+    now = [1000.0]
+    stats = StatsListener(window=60.0, clock=lambda: now[0])
+    stats.attempt("ep", "error", 0.1, "unsupported")  # counted at 1000
+    stats.successes("ep", [(5.0, 0.2, 0), (7.0, 0.3, 0)], 30.0)  # at 975 and 977
+    stats.successes("ep", [(-100.0, 0.9, 0)], 30.0)  # at 870: already out of the window
+    snap = stats.snapshot()["ep"]
+    assert (snap.calls, snap.ok, snap.errors) == (3, 2, {"unsupported": 1})
+    now[0] += 36.0  # 975 is now 61 s old, 977 59 s, 1000 36 s
+    snap = stats.snapshot()["ep"]
+    assert (snap.calls, snap.ok, snap.p50) == (2, 1, 0.3)
+    now[0] += 2.0
+    snap = stats.snapshot()["ep"]
+    assert (snap.calls, snap.ok, snap.errors) == (1, 0, {"unsupported": 1})
+
+
 def test_stats_snapshot_applies_what_waits_and_holds_breakers_weakly() -> None:
     """A snapshot applies the ledgers it follows; a breaker gone is not kept alive."""
     stats = StatsListener()

@@ -97,6 +97,25 @@ class _Endpoint:
         return [latency for at, latency in zip(self.at, self.latency, strict=True) if at > oldest]
 
 
+def _earlier_slice(slices: deque[_Slice], index: int) -> _Slice:
+    """The slice for a time before the newest slice's: a success that waited in a
+    breaker's ledger while a later attempt was counted (or a clock that stepped back).
+
+    It counts in its own slice, made where it belongs if it has none; a time already out
+    of the window is counted in a slice that is kept nowhere.
+    """
+    if index <= slices[-1].index - _SLICES:
+        return _Slice(index)
+    position = len(slices)
+    while position and slices[position - 1].index > index:
+        position -= 1
+    if position and slices[position - 1].index == index:
+        return slices[position - 1]
+    made = _Slice(index)
+    slices.insert(position, made)
+    return made
+
+
 class _Flushable(Protocol):
     def flush(self) -> None: ...
 
@@ -197,7 +216,10 @@ class StatsListener:
             slices.append(_Slice(index))
             while slices[0].index <= index - _SLICES:
                 slices.popleft()
-        return slices[-1]  # a clock that stepped back counts in the newest slice
+            return slices[-1]
+        if slices[-1].index == index:
+            return slices[-1]
+        return _earlier_slice(slices, index)
 
     def snapshot(self) -> dict[str, EndpointStats]:
         """Each endpoint's figures over the last ``window`` seconds, by endpoint name.
