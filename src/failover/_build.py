@@ -54,7 +54,7 @@ class RouteBuilder:
         self._namespace = namespace
         self._on_transition = on_transition
         self.breakers: dict[tuple[str, Any], Breaker] = {}
-        self.budgets: dict[tuple[str, Any], RetryBudget | None] = {}
+        self._budgets: dict[tuple[str, Any], RetryBudget | None] = {}
         self.providers: dict[str, Provider] = dict(providers or {})
 
     def route(self, route: str) -> tuple[RouteEndpoint, ...]:
@@ -72,7 +72,7 @@ class RouteBuilder:
             if breaker is None:
                 label = name if breaker_policy == ep.breaker else f"{name}@{route}"
                 breaker = self.breakers[key] = self._breaker(name, ep, label, breaker_policy)
-                self.budgets[key] = RetryBudget.of(retry)
+                self._budgets[key] = RetryBudget.of(retry)
             built.append(
                 RouteEndpoint(
                     name=name,
@@ -83,7 +83,7 @@ class RouteBuilder:
                     retry=retry,
                     breaker=breaker,
                     provider=self._provider(name, ep),
-                    budget=self.budgets[key],
+                    budget=self._budgets[key],
                     prefill=accepts_prefill(ep),
                     first_token=getattr(timeout, "first_token", None),
                 )

@@ -341,11 +341,9 @@ class Breaker:
         # Where closed-state successes wait (Permit.succeeded): only a memory store
         # keeps one, and only for a caller that takes them in batches.
         self._ledgered: MemoryBreakerStore | None = None
-        self.ledger: deque[Success] | None = None
         if on_successes is not None and isinstance(self._store, MemoryBreakerStore):
             self._ledgered = self._store
             self._store.on_successes = on_successes
-            self.ledger = self._store.successes
         # A shared store's asyncio twin, when it has one (the Redis store's ``aio``).
         self._aio: Any = getattr(self._store, "aio", None)
         self._tasks: set[asyncio.Task[None]] = set()
@@ -367,6 +365,11 @@ class Breaker:
     def pybreaker(self) -> Any:
         """The underlying ``pybreaker.CircuitBreaker`` (for its listeners API)."""
         return self._cb
+
+    @property
+    def ledger(self) -> deque[Success] | None:
+        """The closed-state successes waiting to be applied; ``None`` without a ledger."""
+        return self._ledgered.successes if self._ledgered is not None else None
 
     def acquire(self) -> Permit | None:
         """A permit for one call, or ``None`` when the breaker turns the call away."""
